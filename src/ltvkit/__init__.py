@@ -1,0 +1,78 @@
+"""ltvkit: customer lifetime value from transaction logs or from a few business figures.
+
+The public API is re-exported here. Names are imported lazily on first use so that
+``import ltvkit`` and the ``ltv`` command start fast; ``__all__`` lists them all.
+
+Examples
+--------
+>>> import ltvkit
+>>> ltvkit.InputError.__mro__[1].__name__
+'LtvError'
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+from ltvkit.errors import (
+    ConvergenceWarning,
+    FitError,
+    InputError,
+    LtvError,
+    MissingExtraError,
+    NotFittedError,
+)
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it (modules themselves are listed with a value of None)
+_LAZY: dict[str, str | None] = {
+    # data layer
+    "read_transactions": "ltvkit.data.transactions",
+    "Transactions": "ltvkit.data.transactions",
+    "ReadReport": "ltvkit.data.transactions",
+    "rfm_summary": "ltvkit.data.summary",
+    "calibration_holdout": "ltvkit.data.summary",
+    "simulate_transactions": "ltvkit.data.synthetic",
+    "datasets": None,
+    # models
+    "BGNBD": "ltvkit.models.bgnbd",
+    "ParetoNBD": "ltvkit.models.paretonbd",
+    "MBGNBD": "ltvkit.models.mbgnbd",
+    "BGBB": "ltvkit.models.bgbb",
+    "GammaGamma": "ltvkit.models.gammagamma",
+    "SBG": "ltvkit.models.sbg",
+    # value and decisions
+    "lifetime_value": "ltvkit.value",
+    "calculator": None,
+}
+
+_MODULE_PATHS = {"datasets": "ltvkit.data.datasets", "calculator": "ltvkit.calculator"}
+
+__all__ = [
+    "ConvergenceWarning",
+    "FitError",
+    "InputError",
+    "LtvError",
+    "MissingExtraError",
+    "NotFittedError",
+    *_LAZY,
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'ltvkit' has no attribute {name!r}")
+    module_path = _LAZY[name]
+    value = (
+        import_module(_MODULE_PATHS[name])
+        if module_path is None
+        else getattr(import_module(module_path), name)
+    )
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,1 @@
+"""Reading, validating and summarising transaction logs; bundled and synthetic data."""

@@ -1,0 +1,1 @@
+"""Compute engines: DuckDB in-process (default); Spark later, as an optional extra."""

@@ -1,0 +1,1 @@
+"""The single-file HTML report: rendering, charts, templates and locales (en, fr)."""
