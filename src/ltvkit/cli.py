@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import sys
 
-import click
 import typer
 from rich.console import Console
 
@@ -38,24 +37,18 @@ def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     _state["debug"] = "--debug" in args
     try:
-        code = app(args=args, prog_name="ltv", standalone_mode=False)
-    except click.exceptions.Abort:
-        err_console.print("aborted")
-        code = 1
-    except click.ClickException as exc:  # usage errors: unknown option, missing argument
-        exc.show(file=sys.stderr)
-        code = 2
+        app(args=args, prog_name="ltv")  # standalone mode: usage errors exit 2 by themselves
     except InputError as exc:
-        if _state["debug"]:
-            raise
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
-        code = 2
+        _fail(exc, 2)
     except (LtvError, OSError, RuntimeError, ValueError) as exc:
-        if _state["debug"]:
-            raise
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
-        code = 1
-    sys.exit(code if isinstance(code, int) else 0)
+        _fail(exc, 1)
+
+
+def _fail(exc: Exception, code: int) -> None:
+    if _state["debug"]:
+        raise exc
+    err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+    sys.exit(code)
 
 
 if __name__ == "__main__":  # pragma: no cover
