@@ -1,0 +1,463 @@
+"""Maximum-likelihood machinery shared by every ltvkit model: fitting, uncertainty, summary, sampling.
+
+A model subclass declares ``param_names``, ``data_columns`` and a vectorised per-row
+log-likelihood (optionally its gradient); :class:`BaseModel` does the rest:
+
+* identical data rows are collapsed into weights, so the cost grows with distinct rows;
+* the likelihood is maximised over log-parameters with scipy's L-BFGS-B;
+* convergence is judged by the gradient norm at the optimum, not by the optimizer's flag;
+* standard errors come from the inverse Hessian (Laplace approximation, delta method to the
+  natural scale) or from a bootstrap over customers;
+* ``summary()``, ``from_params()`` and ``sample_params()`` are the same for every model.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar, Self
+
+import numpy as np
+import pandas as pd
+from scipy import optimize
+
+from ltvkit.errors import ConvergenceWarning, FitError, InputError, NotFittedError
+
+Columns = dict[str, np.ndarray]
+
+#: max |d mean-log-likelihood / d log-parameter| accepted as a converged optimum
+GRADIENT_TOLERANCE = 1e-4
+_MAX_EXAMPLES = 3
+
+
+class BaseModel:
+    """Base class of the ltvkit models (maximum likelihood over log-parameters).
+
+    Parameters
+    ----------
+    penalizer : float, default 0
+        L2 penalty ``penalizer * sum(params**2)`` added to the mean negative log-likelihood
+        (the convention of the lifetimes library). Zero gives the plain maximum-likelihood fit;
+        a small value (0.001–0.1) stabilises fits on small or degenerate data sets.
+    """
+
+    param_names: ClassVar[tuple[str, ...]] = ()
+    data_columns: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, penalizer: float = 0.0) -> None:
+        self.penalizer = penalizer
+
+    # ------------------------------------------------------------------ hooks for subclasses
+    def _log_likelihood(self, params: np.ndarray, d: Columns) -> np.ndarray:
+        """Per-row log-likelihood, ``params`` on the natural scale in ``param_names`` order."""
+        raise NotImplementedError
+
+    def _gradient(self, params: np.ndarray, d: Columns) -> np.ndarray | None:
+        """Per-row gradient wrt the natural parameters, shape (n, k); ``None`` means numeric."""
+        return None
+
+    def _validate(self, d: Columns, index: pd.Index) -> None:
+        """Model-specific checks; raise :class:`InputError` naming offending rows."""
+
+    def _initial_params(self, d: Columns, weights: np.ndarray) -> np.ndarray:
+        return np.ones(len(self.param_names))
+
+    # ------------------------------------------------------------------ fitting
+    def fit(
+        self,
+        data: pd.DataFrame | Mapping[str, Any],
+        weights: np.ndarray | str | None = None,
+        *,
+        uncertainty: str = "laplace",
+        n_boot: int = 100,
+        seed: int | None = None,
+    ) -> Self:
+        """Fit the model by maximum likelihood.
+
+        Parameters
+        ----------
+        data : DataFrame or mapping
+            Holds the columns in ``data_columns`` (one row a customer, or a pattern with weights).
+        weights : array, column name or None
+            Number of customers each row stands for. A column named ``weights`` is used when
+            this is None.
+        uncertainty : {"laplace", "bootstrap"}
+            "laplace" (default) uses the inverse Hessian; "bootstrap" refits on ``n_boot``
+            resamples of customers and ``sample_params`` draws from those refits.
+        n_boot : int
+            Number of bootstrap refits.
+        seed : int, optional
+            Seed of the bootstrap resampling.
+
+        Returns
+        -------
+        self
+        """
+        if uncertainty not in ("laplace", "bootstrap"):
+            raise InputError(f"uncertainty must be 'laplace' or 'bootstrap', got {uncertainty!r}")
+        if self.penalizer < 0:
+            raise InputError(f"penalizer must be >= 0, got {self.penalizer}")
+        d, index = self._extract(data)
+        w = self._weights(data, weights, len(index))
+        self._train = (d, index)
+        du, wu = _collapse(d, w)
+        self.n_customers_ = int(round(wu.sum())) if np.allclose(wu, np.round(wu)) else float(wu.sum())
+        log_theta = self._optimize(du, wu, np.log(self._initial_params(du, wu)))
+        theta = np.exp(log_theta)
+        grad = self._objective_gradient(log_theta, du, wu)
+        self.gradient_norm_ = float(np.max(np.abs(grad)))
+        self.converged_ = bool(self.gradient_norm_ < GRADIENT_TOLERANCE)
+        self.params_ = dict(zip(self.param_names, theta.tolist()))
+        self.log_likelihood_ = float(np.sum(wu * self._log_likelihood(theta, du)))
+        self._bootstrap_draws = None
+        if not self.converged_:
+            warnings.warn(
+                f"{type(self).__name__} did not converge (largest gradient {self.gradient_norm_:.2g} "
+                f"> {GRADIENT_TOLERANCE:g}); estimates may be off. Try a small penalizer "
+                "(e.g. penalizer=0.01), more data, or check the summary for extreme values.",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
+        self._set_covariance(self._log_hessian(log_theta, du, wu), theta)
+        if uncertainty == "bootstrap":
+            self._bootstrap(du, wu, log_theta, n_boot, seed)
+        return self
+
+    def _optimize(self, d: Columns, w: np.ndarray, start: np.ndarray) -> np.ndarray:
+        fun = self._objective
+        jac = self._objective_gradient
+        best = optimize.minimize(
+            fun, start, args=(d, w), jac=jac, method="L-BFGS-B",
+            bounds=[(-25.0, 25.0)] * len(start),
+            options={"maxiter": 5000, "ftol": 1e-15, "gtol": 1e-10},
+        )
+        if not np.isfinite(best.fun):
+            raise FitError(
+                f"{type(self).__name__}: the log-likelihood is not finite at the starting values; "
+                "check the data for extreme values"
+            )
+        if np.max(np.abs(jac(best.x, d, w))) >= GRADIENT_TOLERANCE:
+            # polish from where L-BFGS stopped: a derivative-free pass, then BFGS again
+            nm = optimize.minimize(fun, best.x, args=(d, w), method="Nelder-Mead",
+                                   options={"maxiter": 4000, "xatol": 1e-10, "fatol": 1e-14})
+            again = optimize.minimize(fun, nm.x, args=(d, w), jac=jac, method="BFGS",
+                                      options={"maxiter": 2000, "gtol": 1e-9})
+            best = min((best, nm, again), key=lambda res: res.fun if np.isfinite(res.fun) else np.inf)
+        return np.asarray(best.x, dtype=float)
+
+    def _objective(self, log_theta: np.ndarray, d: Columns, w: np.ndarray) -> float:
+        theta = np.exp(log_theta)
+        with np.errstate(all="ignore"):
+            ll = np.sum(w * self._log_likelihood(theta, d)) / w.sum()
+        value = -ll + self.penalizer * np.sum(theta**2)
+        return float(value) if np.isfinite(value) else np.inf
+
+    def _objective_gradient(self, log_theta: np.ndarray, d: Columns, w: np.ndarray) -> np.ndarray:
+        theta = np.exp(log_theta)
+        with np.errstate(all="ignore"):
+            g = self._gradient(theta, d)
+        if g is None:
+            return _central_gradient(lambda x: self._objective(x, d, w), log_theta)
+        grad_natural = -(w @ g) / w.sum() + 2.0 * self.penalizer * theta
+        return grad_natural * theta  # chain rule: d/dlog(theta) = theta * d/dtheta
+
+    def _log_hessian(self, log_theta: np.ndarray, d: Columns, w: np.ndarray) -> np.ndarray:
+        """Hessian of the total penalized negative log-likelihood wrt log-parameters."""
+        k = len(log_theta)
+        step = 1e-4
+        h = np.empty((k, k))
+        for j in range(k):
+            e = np.zeros(k)
+            e[j] = step
+            h[:, j] = (self._objective_gradient(log_theta + e, d, w)
+                       - self._objective_gradient(log_theta - e, d, w)) / (2 * step)
+        return 0.5 * (h + h.T) * w.sum()
+
+    def _set_covariance(self, hessian: np.ndarray, theta: np.ndarray) -> None:
+        eigval, eigvec = np.linalg.eigh(hessian)
+        if not np.all(np.isfinite(eigval)) or eigval[0] <= 1e-9 * max(abs(eigval[-1]), 1.0):
+            worst = self.param_names[int(np.argmax(np.abs(eigvec[:, 0])))]
+            raise FitError(
+                f"{type(self).__name__}: parameter {worst!r} is not identified by these data "
+                "(the likelihood is flat in its direction, e.g. when no customer made a repeat "
+                "purchase). Use more data with repeat purchases, or a penalizer such as 0.01."
+            )
+        cov_log = np.linalg.inv(hessian)
+        self._cov_log = cov_log
+        jac = np.diag(theta)
+        cov = jac @ cov_log @ jac  # delta method to the natural scale
+        self.covariance_ = pd.DataFrame(cov, index=self.param_names, columns=self.param_names)
+        self.standard_errors_ = dict(zip(self.param_names, np.sqrt(np.diag(cov)).tolist()))
+
+    def _bootstrap(self, d: Columns, w: np.ndarray, log_theta: np.ndarray, n_boot: int,
+                   seed: int | None) -> None:
+        rng = np.random.default_rng(seed)
+        n = int(round(w.sum()))
+        draws = []
+        for _ in range(n_boot):  # resampling customers = multinomial counts over distinct rows
+            wb = rng.multinomial(n, w / w.sum()).astype(float)
+            keep = wb > 0
+            db = {c: v[keep] for c, v in d.items()}
+            draws.append(np.exp(self._optimize(db, wb[keep], log_theta)))
+        self._bootstrap_draws = np.array(draws)
+        cov = np.atleast_2d(np.cov(self._bootstrap_draws, rowvar=False))
+        self.covariance_ = pd.DataFrame(cov, index=self.param_names, columns=self.param_names)
+        self.standard_errors_ = dict(zip(self.param_names, np.sqrt(np.diag(cov)).tolist()))
+
+    # ------------------------------------------------------------------ construction and reporting
+    @classmethod
+    def from_params(cls, covariance: np.ndarray | pd.DataFrame | None = None, **params: float) -> Self:
+        """Build a model with known parameters (no fitting).
+
+        ``covariance`` (natural scale, ``param_names`` order) is optional; without it the model
+        has no parameter uncertainty and predictions cannot take ``interval=``.
+        """
+        missing = [p for p in cls.param_names if p not in params]
+        extra = [p for p in params if p not in cls.param_names]
+        if missing or extra:
+            raise InputError(
+                f"{cls.__name__}.from_params needs exactly {', '.join(cls.param_names)}; "
+                f"missing: {missing or 'none'}, unknown: {extra or 'none'}"
+            )
+        bad = {p: v for p, v in params.items() if not (np.isfinite(v) and v > 0)}
+        if bad:
+            raise InputError(f"{cls.__name__} parameters must be positive and finite, got {bad}")
+        model = cls()
+        theta = np.array([float(params[p]) for p in cls.param_names])
+        model.params_ = dict(zip(cls.param_names, theta.tolist()))
+        model.converged_ = True
+        model.log_likelihood_ = float("nan")
+        model.n_customers_ = 0
+        model._train = None
+        model._bootstrap_draws = None
+        if covariance is None:
+            model.standard_errors_ = {p: float("nan") for p in cls.param_names}
+            model._cov_log = None
+        else:
+            cov = np.asarray(covariance, dtype=float)
+            model.covariance_ = pd.DataFrame(cov, index=cls.param_names, columns=cls.param_names)
+            model.standard_errors_ = dict(zip(cls.param_names, np.sqrt(np.diag(cov)).tolist()))
+            inv = np.diag(1.0 / theta)
+            model._cov_log = inv @ cov @ inv
+        return model
+
+    @property
+    def _params(self) -> np.ndarray:
+        if not hasattr(self, "params_"):
+            raise NotFittedError(
+                f"this {type(self).__name__} is not fitted yet: call .fit(data) or "
+                f"{type(self).__name__}.from_params(...) first"
+            )
+        return np.array([self.params_[p] for p in self.param_names])
+
+    def summary(self) -> pd.DataFrame:
+        """Parameter table: estimate, standard error and 95% interval.
+
+        The interval is computed on the log scale and transformed back, so it stays positive.
+        ``attrs`` carries the log-likelihood, convergence and number of customers.
+        """
+        theta = self._params
+        se = np.array([self.standard_errors_[p] for p in self.param_names])
+        if self._bootstrap_draws is not None:
+            low, high = np.quantile(self._bootstrap_draws, [0.025, 0.975], axis=0)
+        else:
+            se_log = np.sqrt(np.diag(self._cov_log)) if self._cov_log is not None else np.nan
+            low, high = theta * np.exp(-1.96 * se_log), theta * np.exp(1.96 * se_log)
+        table = pd.DataFrame(
+            {"estimate": theta, "std_error": se, "lower_95": low, "upper_95": high},
+            index=pd.Index(self.param_names, name="parameter"),
+        )
+        table.attrs.update(
+            model=type(self).__name__, log_likelihood=self.log_likelihood_,
+            converged=self.converged_, n_customers=self.n_customers_,
+            uncertainty="bootstrap" if self._bootstrap_draws is not None else "laplace",
+        )
+        return table
+
+    def __str__(self) -> str:
+        if not hasattr(self, "params_"):
+            return f"<{type(self).__name__} (not fitted)>"
+        table = self.summary()
+        head = (
+            f"{type(self).__name__} · {self.n_customers_:,} customers · "
+            f"log-likelihood {self.log_likelihood_:,.1f} · "
+            f"{'converged' if self.converged_ else 'NOT converged'} · "
+            f"95% interval from {table.attrs['uncertainty']}"
+        )
+        return head + "\n" + table.to_string(float_format=lambda v: f"{v:.4g}")
+
+    def __repr__(self) -> str:
+        if not hasattr(self, "params_"):
+            return f"<{type(self).__name__} (not fitted)>"
+        values = " ".join(f"{p}={_short(v)}" for p, v in self.params_.items())
+        tail = f" · {self.n_customers_:,} customers · LL {self.log_likelihood_:.1f}" if self.n_customers_ else ""
+        return f"<{type(self).__name__} {values}{tail}>".replace("-", "\u2212")
+
+    # ------------------------------------------------------------------ uncertainty
+    def sample_params(self, n: int, seed: int | None = None) -> np.ndarray:
+        """Draws of the parameters reflecting estimation uncertainty, shape (n, k).
+
+        From the Laplace approximation (multivariate normal on the log scale) or, after
+        ``fit(uncertainty="bootstrap")``, from the bootstrap refits.
+        """
+        theta = self._params
+        rng = np.random.default_rng(seed)
+        if self._bootstrap_draws is not None:
+            return self._bootstrap_draws[rng.integers(0, len(self._bootstrap_draws), size=n)]
+        if getattr(self, "_cov_log", None) is None:
+            raise InputError(
+                f"this {type(self).__name__} has no parameter uncertainty (built with from_params "
+                "without covariance=): fit it on data, or pass covariance= to from_params"
+            )
+        return np.exp(rng.multivariate_normal(np.log(theta), self._cov_log, size=n))
+
+    # ------------------------------------------------------------------ data and prediction helpers
+    def _columns(self, data: pd.DataFrame | Mapping[str, Any] | None = None) -> Columns:
+        return self._data_and_index(data)[0]
+
+    def _data_and_index(self, data: Any) -> tuple[Columns, pd.Index]:
+        if data is None:
+            if getattr(self, "_train", None) is None:
+                raise NotFittedError(
+                    f"this {type(self).__name__} has no training data (built with from_params or "
+                    "not fitted): pass data="
+                )
+            return self._train
+        return self._extract(data)
+
+    def _predict(self, fn: Callable[..., np.ndarray], data: Any = None,
+                 interval: float | None = None, n_draws: int = 200, seed: int | None = 0,
+                 **kwargs: Any) -> pd.Series | pd.DataFrame:
+        """Evaluate ``fn(params, columns, **kwargs)`` per customer.
+
+        Without ``interval``: a Series (index = customers). With ``interval`` (e.g. 0.9): a
+        DataFrame with ``mean``, ``low``, ``high`` over parameter draws (parameter uncertainty).
+        """
+        d, index = self._data_and_index(data)
+        if interval is None:
+            return pd.Series(np.broadcast_to(fn(self._params, d, **kwargs), len(index)), index=index)
+        values = np.stack([fn(p, d, **kwargs) for p in self._draws(interval, n_draws, seed)])
+        return _interval_frame(values, interval, index)
+
+    def _predict_new(self, fn: Callable[..., np.ndarray], t: Any, interval: float | None = None,
+                     n_draws: int = 200, seed: int | None = 0, **kwargs: Any) -> Any:
+        """Like :meth:`_predict` for a customer just acquired: ``fn(params, t, **kwargs)``."""
+        if interval is None:
+            out = fn(self._params, np.asarray(t, dtype=float), **kwargs)
+            return float(out) if np.ndim(out) == 0 else out
+        t_arr = np.atleast_1d(np.asarray(t, dtype=float))
+        values = np.stack([np.broadcast_to(fn(p, t_arr, **kwargs), t_arr.shape)
+                           for p in self._draws(interval, n_draws, seed)])
+        return _interval_frame(values, interval, pd.Index(t_arr, name="t"))
+
+    def _draws(self, interval: float, n_draws: int, seed: int | None) -> np.ndarray:
+        if not 0 < interval < 1:
+            raise InputError(f"interval must be between 0 and 1 (e.g. 0.9), got {interval}")
+        return self.sample_params(n_draws, seed)
+
+    def _extract(self, data: Any) -> tuple[Columns, pd.Index]:
+        if isinstance(data, Mapping) and not isinstance(data, pd.DataFrame):
+            data = pd.DataFrame(dict(data))
+        if not isinstance(data, pd.DataFrame):
+            raise InputError(
+                f"{type(self).__name__} expects a DataFrame with columns "
+                f"{', '.join(self.data_columns)}; got {type(data).__name__}"
+            )
+        missing = [c for c in self.data_columns if c not in data.columns]
+        if missing:
+            raise InputError(
+                f"{type(self).__name__} needs column(s) {', '.join(missing)}; the data has "
+                f"{', '.join(map(str, data.columns))}. Build it with ltvkit.rfm_summary()."
+            )
+        d: Columns = {}
+        for c in self.data_columns:
+            try:
+                d[c] = data[c].to_numpy(dtype=float)
+            except (TypeError, ValueError) as exc:
+                raise InputError(f"column {c!r} must be numeric ({exc})") from None
+        index = data.index
+        for c, v in d.items():
+            _check_rows(~np.isfinite(v), index, f"{c} is missing or not finite", d, c)
+            _check_rows(v < 0, index, f"{c} is negative", d, c)
+        self._validate(d, index)
+        return d, index
+
+    def _weights(self, data: Any, weights: Any, n: int) -> np.ndarray:
+        if weights is None and isinstance(data, pd.DataFrame | Mapping) and "weights" in data:
+            weights = "weights"
+        if weights is None:
+            return np.ones(n)
+        w = np.asarray(data[weights] if isinstance(weights, str) else weights, dtype=float)
+        if w.shape != (n,) or not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
+            raise InputError(
+                f"weights must be {n} finite non-negative numbers with a positive sum "
+                "(the number of customers each row stands for)"
+            )
+        return w
+
+
+class PurchaseModel(BaseModel):
+    """Base of the repeat-purchase models: data are ``frequency``, ``recency``, ``T`` per customer."""
+
+    data_columns: ClassVar[tuple[str, ...]] = ("frequency", "recency", "T")
+
+    def _validate(self, d: Columns, index: pd.Index) -> None:
+        x, tx, T = d["frequency"], d["recency"], d["T"]
+        _check_rows(x != np.round(x), index, "frequency is not a whole number", d, "frequency")
+        _check_rows(tx > T * (1 + 1e-9) + 1e-9, index,
+                    "recency > T (the last purchase is after the end of observation)", d, "recency")
+        _check_rows((x > 0) & (tx <= 0), index,
+                    "frequency > 0 but recency == 0 (repeat purchases need a positive recency)",
+                    d, "recency")
+        _check_rows(T <= 0, index, "T must be positive (time since the first purchase)", d, "T")
+
+
+# ---------------------------------------------------------------------- module helpers
+def _check_rows(bad: np.ndarray, index: pd.Index, what: str, d: Columns, column: str) -> None:
+    """Raise InputError naming the first offending rows when ``bad`` has any True."""
+    if not np.any(bad):
+        return
+    where = np.flatnonzero(bad)
+    examples = "; ".join(
+        f"customer {index[i]!r} (row {i}): "
+        + ", ".join(f"{c}={d[c][i]:g}" for c in d)
+        for i in where[:_MAX_EXAMPLES]
+    )
+    raise InputError(
+        f"{len(where):,} row(s) where {what} — column {column!r}; e.g. {examples}. "
+        "Fix or remove these rows (ltvkit.rfm_summary builds consistent summaries)."
+    )
+
+
+def _collapse(d: Columns, w: np.ndarray) -> tuple[Columns, np.ndarray]:
+    """Merge identical rows, summing their weights (cost then grows with distinct rows)."""
+    frame = pd.DataFrame(d)
+    frame["__w"] = w
+    grouped = frame.groupby(list(d), sort=False)["__w"].sum()
+    grouped = grouped[grouped > 0]
+    if len(d) == 1:
+        cols = {next(iter(d)): grouped.index.to_numpy(dtype=float)}
+    else:
+        cols = {c: grouped.index.get_level_values(c).to_numpy(dtype=float) for c in d}
+    return cols, grouped.to_numpy(dtype=float)
+
+
+def _central_gradient(f: Callable[[np.ndarray], float], x: np.ndarray, step: float = 1e-6) -> np.ndarray:
+    g = np.empty_like(x)
+    for j in range(len(x)):
+        e = np.zeros_like(x)
+        e[j] = step
+        g[j] = (f(x + e) - f(x - e)) / (2 * step)
+    return g
+
+
+def _interval_frame(values: np.ndarray, interval: float, index: pd.Index) -> pd.DataFrame:
+    tail = (1 - interval) / 2
+    low, high = np.quantile(values, [tail, 1 - tail], axis=0)
+    frame = pd.DataFrame({"mean": values.mean(axis=0), "low": low, "high": high}, index=index)
+    frame.attrs["uncertainty"] = f"parameter uncertainty ({interval:.0%} interval)"
+    return frame
+
+
+def _short(v: float) -> str:
+    return f"{v:.3g}" if v < 1000 else f"{v:,.0f}"

@@ -1,0 +1,526 @@
+"""Customer segments: RFM scores, named segments with recommended actions, value tiers and concentration.
+
+RFM scores rank customers on recency, frequency and monetary value into ``bins`` quantile
+classes (5 = best). Named segments come from a *rule table* on the recency and frequency
+scores (the widely used 11-segment R×F grid), evaluated in order, first match wins; users can
+pass their own table. Each segment carries a stable ``key`` and an action drawn from the three
+levers of customer value — frequency, recency and monetary value — so the report can translate
+both. Value tiers, value shares, Lorenz curve and Gini show how predicted value is concentrated
+and what the middle of the base contributes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ltvkit.errors import InputError
+
+__all__ = [
+    "DEFAULT_SEGMENT_RULES",
+    "DEFAULT_TIERS",
+    "SEGMENT_LABELS",
+    "TIER_LABELS",
+    "gini",
+    "lorenz_curve",
+    "rfm_scores",
+    "rfm_segments",
+    "value_deciles",
+    "value_flags",
+    "value_shares",
+    "value_tiers",
+]
+
+# key -> English name, lever and recommended action. The report translates by key.
+SEGMENT_LABELS: dict[str, dict[str, str]] = {
+    "champions": {
+        "segment": "Champions",
+        "lever": "monetary",
+        "action": "Reward them and raise the basket: early access, premium upsell and bundles; "
+        "ask for reviews and referrals.",
+    },
+    "loyal": {
+        "segment": "Loyal",
+        "lever": "monetary",
+        "action": "Raise the average basket with bundles and upsell; offer a loyalty tier.",
+    },
+    "potential_loyalists": {
+        "segment": "Potential loyalists",
+        "lever": "frequency",
+        "action": "Build the habit: cross-sell related products and invite them to the "
+        "referral or membership programme.",
+    },
+    "new": {
+        "segment": "New",
+        "lever": "frequency",
+        "action": "Onboard them: welcome series and a cross-sell for the second purchase "
+        "within their expected repeat window.",
+    },
+    "promising": {
+        "segment": "Promising",
+        "lever": "frequency",
+        "action": "Encourage a first repeat: cross-sell with a small incentive and a "
+        "referral invitation.",
+    },
+    "need_attention": {
+        "segment": "Need attention",
+        "lever": "recency",
+        "action": "Send a time-limited offer based on their past purchases before they drift.",
+    },
+    "about_to_sleep": {
+        "segment": "About to sleep",
+        "lever": "recency",
+        "action": "Send a reminder with popular products and a time-limited discount.",
+    },
+    "at_risk": {
+        "segment": "At risk",
+        "lever": "recency",
+        "action": "Run a personal win-back campaign with a time-limited offer on their "
+        "usual products.",
+    },
+    "cannot_lose": {
+        "segment": "Cannot lose",
+        "lever": "recency",
+        "action": "Win them back now: personal outreach and the strongest win-back offer; "
+        "find out what went wrong.",
+    },
+    "hibernating": {
+        "segment": "Hibernating",
+        "lever": "recency",
+        "action": "Send a low-cost reminder of relevant products; stop if they do not respond.",
+    },
+    "lost": {
+        "segment": "Lost",
+        "lever": "recency",
+        "action": "At most one low-cost win-back attempt; otherwise stop spending on them.",
+    },
+    "unassigned": {
+        "segment": "Unassigned",
+        "lever": "",
+        "action": "No rule matched these scores; extend the rule table.",
+    },
+}
+
+# (key, r_min, r_max, f_min, f_max): the R×F grid, evaluated top to bottom, first match wins.
+_GRID = [
+    ("champions", 5, 5, 4, 5),
+    ("loyal", 3, 4, 4, 5),
+    ("cannot_lose", 1, 2, 5, 5),
+    ("at_risk", 1, 2, 3, 4),
+    ("potential_loyalists", 4, 5, 2, 3),
+    ("new", 5, 5, 1, 1),
+    ("promising", 4, 4, 1, 1),
+    ("need_attention", 3, 3, 3, 3),
+    ("about_to_sleep", 3, 3, 1, 2),
+    ("hibernating", 2, 2, 1, 2),
+    ("lost", 1, 1, 1, 2),
+]
+DEFAULT_SEGMENT_RULES: pd.DataFrame = pd.DataFrame(
+    [
+        {
+            "key": key,
+            "segment": SEGMENT_LABELS[key]["segment"],
+            "r_min": r0,
+            "r_max": r1,
+            "f_min": f0,
+            "f_max": f1,
+            "lever": SEGMENT_LABELS[key]["lever"],
+            "action": SEGMENT_LABELS[key]["action"],
+        }
+        for key, r0, r1, f0, f1 in _GRID
+    ]
+)
+"""Default segment rules on 1–5 scores; optional ``m_min``/``m_max`` columns are also honoured."""
+
+# (key, cumulative share of customers from the top): tiers are disjoint slices of the ranking.
+DEFAULT_TIERS: tuple[tuple[str, float], ...] = (
+    ("top_1", 0.01),
+    ("top_10", 0.10),
+    ("next_40", 0.50),
+    ("bottom_50", 1.0),
+)
+TIER_LABELS: dict[str, str] = {
+    "top_1": "Top 1%",
+    "top_10": "Top 10% (after the top 1%)",
+    "next_40": "Next 40%",
+    "bottom_50": "Bottom 50%",
+}
+
+
+def _column(summary: pd.DataFrame, name: str) -> np.ndarray:
+    if name not in summary.columns:
+        raise InputError(
+            f"the summary has no {name!r} column (columns: {list(summary.columns)}); "
+            "build it with ltvkit.rfm_summary(transactions)"
+        )
+    values = pd.to_numeric(summary[name], errors="coerce").to_numpy(dtype=float)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise InputError(
+            f"column {name!r} has {int(bad.sum())} missing or non-numeric values, first for "
+            f"customer {summary.index[i]!r} ({summary[name].iloc[i]!r}); fix or drop those customers"
+        )
+    return values
+
+
+def _quantile_score(values: np.ndarray, bins: int) -> np.ndarray:
+    """1 + floor(bins × share of customers with a strictly lower value): ties share a score."""
+    below = pd.Series(values).rank(method="min").to_numpy() - 1.0
+    return (1 + np.floor(bins * below / len(values))).astype(np.int64)
+
+
+def rfm_scores(summary: pd.DataFrame, bins: int = 5) -> pd.DataFrame:
+    """Score each customer 1..``bins`` on recency, frequency and monetary value.
+
+    A customer's score is ``1 + floor(bins × s)`` where ``s`` is the share of customers with a
+    strictly worse value, so equal customers always get equal scores, the order of rows does
+    not matter, and a large block of ties (the one-time buyers of CDNOW, say) all get the score
+    of the block's lowest position instead of being split at random across classes. Some
+    scores may then be unused.
+
+    - recency: scored on the time since the last purchase, ``T - recency`` (lower is better,
+      so the most recent buyers get ``bins``);
+    - frequency: ``frequency`` (repeat purchases);
+    - monetary: the mean order value ``total_revenue / n_orders`` when the summary has those
+      columns (so one-time buyers are scored on their order), else ``monetary_value``.
+
+    Parameters
+    ----------
+    summary : DataFrame
+        Per-customer summary indexed by customer id (``ltvkit.rfm_summary``), with at least
+        ``frequency``, ``recency``, ``T`` and either ``total_revenue`` + ``n_orders`` or
+        ``monetary_value``.
+    bins : int, default 5
+        Number of score classes.
+
+    Returns
+    -------
+    DataFrame
+        Same index; columns ``r_score``, ``f_score``, ``m_score`` (int) and ``rfm_code`` (str).
+
+    Examples
+    --------
+    >>> s = pd.DataFrame({"frequency": [0, 0, 2, 5], "recency": [0, 0, 10, 30],
+    ...                   "T": [30, 5, 30, 30], "monetary_value": [0, 0, 20.0, 35.0]},
+    ...                  index=["a", "b", "c", "d"])
+    >>> rfm_scores(s, bins=4)
+      r_score  f_score  m_score rfm_code
+    a       1        1        1      111
+    b       3        1        1      311
+    c       2        3        3      233
+    d       3        4        4      344
+    """
+    if not isinstance(bins, (int, np.integer)) or not 2 <= bins <= 9:
+        raise InputError(f"bins must be an integer from 2 to 9 (one digit per score), got {bins!r}")
+    if len(summary) == 0:
+        raise InputError("the summary has no customers; nothing to score")
+    since_last = _column(summary, "T") - _column(summary, "recency")
+    if "total_revenue" in summary.columns and "n_orders" in summary.columns:
+        monetary = _column(summary, "total_revenue") / np.maximum(_column(summary, "n_orders"), 1)
+    else:
+        monetary = _column(summary, "monetary_value")
+    out = pd.DataFrame(
+        {
+            "r_score": _quantile_score(-since_last, bins),
+            "f_score": _quantile_score(_column(summary, "frequency"), bins),
+            "m_score": _quantile_score(monetary, bins),
+        },
+        index=summary.index,
+    )
+    out["rfm_code"] = (
+        out["r_score"].astype(str) + out["f_score"].astype(str) + out["m_score"].astype(str)
+    )
+    return out
+
+
+def _rules_frame(rules: pd.DataFrame | Sequence[Mapping[str, Any]], bins: int) -> pd.DataFrame:
+    table = pd.DataFrame(rules).reset_index(drop=True)
+    missing = [c for c in ("key", "r_min", "r_max", "f_min", "f_max") if c not in table.columns]
+    if missing:
+        raise InputError(
+            f"segment rules lack column(s) {missing}; each rule needs key, r_min, r_max, f_min, "
+            "f_max (optionally m_min, m_max, segment, action, lever) — see DEFAULT_SEGMENT_RULES"
+        )
+    for col in ("m_min", "r_min", "f_min"):
+        table[col] = table[col].fillna(1) if col in table.columns else 1
+    for col in ("m_max", "r_max", "f_max"):
+        table[col] = table[col].fillna(bins) if col in table.columns else bins
+    for col, default in (("segment", None), ("action", "action"), ("lever", "lever")):
+        known = table["key"].map(lambda k, d=default or "segment": SEGMENT_LABELS.get(k, {}).get(d))
+        table[col] = table[col].fillna(known) if col in table.columns else known
+    table["segment"] = table["segment"].fillna(table["key"])
+    return table.fillna({"action": "", "lever": ""})
+
+
+def rfm_segments(
+    summary: pd.DataFrame,
+    rules: pd.DataFrame | Sequence[Mapping[str, Any]] | None = None,
+    bins: int = 5,
+) -> pd.DataFrame:
+    """RFM scores plus a named segment and its recommended action for each customer.
+
+    Parameters
+    ----------
+    summary : DataFrame
+        Per-customer summary (see :func:`rfm_scores`). If it already holds ``r_score``,
+        ``f_score`` and ``m_score`` those scores are used as they are.
+    rules : DataFrame or list of dicts, optional
+        Rule table evaluated in order, first match wins: ``key`` and inclusive score ranges
+        ``r_min``/``r_max``, ``f_min``/``f_max`` (and optionally ``m_min``/``m_max``); columns
+        ``segment``, ``action`` and ``lever`` default to :data:`SEGMENT_LABELS` for known keys.
+        Default :data:`DEFAULT_SEGMENT_RULES`. Customers no rule matches get key
+        ``"unassigned"``.
+    bins : int, default 5
+        Number of score classes (missing rule bounds default to 1..``bins``).
+
+    Returns
+    -------
+    DataFrame
+        The scores plus ``segment_key``, ``segment``, ``lever`` and ``action``.
+
+    Examples
+    --------
+    >>> s = pd.DataFrame({"r_score": [5, 1, 3], "f_score": [5, 5, 3], "m_score": [4, 2, 3]})
+    >>> rfm_segments(s)[["segment_key", "segment"]]
+      segment_key         segment
+    0   champions       Champions
+    1 cannot_lose     Cannot lose
+    2 need_attention  Need attention
+    """
+    score_cols = ["r_score", "f_score", "m_score"]
+    if all(c in summary.columns for c in score_cols):
+        out = summary.copy()
+    else:
+        out = rfm_scores(summary, bins=bins)
+    table = _rules_frame(DEFAULT_SEGMENT_RULES if rules is None else rules, bins)
+    scores = {c[0]: out[c].to_numpy()[:, None] for c in score_cols}
+    match = np.ones((len(out), len(table)), dtype=bool)
+    for axis in "rfm":
+        lo = table[f"{axis}_min"].to_numpy(dtype=float)[None, :]
+        hi = table[f"{axis}_max"].to_numpy(dtype=float)[None, :]
+        match &= (scores[axis] >= lo) & (scores[axis] <= hi)
+    labels = pd.concat(
+        [
+            table[["key", "segment", "lever", "action"]],
+            pd.DataFrame([{"key": "unassigned", **SEGMENT_LABELS["unassigned"]}]),
+        ],
+        ignore_index=True,
+    )
+    first = np.where(match.any(axis=1), match.argmax(axis=1), len(table))
+    chosen = labels.iloc[first].set_axis(out.index)
+    out["segment_key"] = chosen["key"]
+    for col in ("segment", "lever", "action"):
+        out[col] = chosen[col]
+    return out
+
+
+def _values(clv: Any, name: str = "clv") -> pd.Series:
+    series = clv.copy() if isinstance(clv, pd.Series) else pd.Series(np.asarray(clv))
+    series = pd.to_numeric(series, errors="coerce").astype(float)
+    bad = ~np.isfinite(series.to_numpy()) | (series.to_numpy() < 0)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise InputError(
+            f"{name} must be finite and >= 0; {int(bad.sum())} value(s) are not, first for "
+            f"customer {series.index[i]!r} ({series.iloc[i]!r})"
+        )
+    if len(series) == 0:
+        raise InputError(f"{name} is empty; there are no customers to rank")
+    return series
+
+
+def _share_from_top(values: pd.Series) -> np.ndarray:
+    """Share of customers with a strictly higher value (ties share a position)."""
+    return (values.rank(method="min", ascending=False).to_numpy() - 1.0) / len(values)
+
+
+def value_tiers(clv: Any, tiers: Sequence[tuple[str, float]] = DEFAULT_TIERS) -> pd.Series:
+    """Assign each customer to a value tier by rank of predicted CLV.
+
+    Tiers are disjoint slices of the ranking from the top, given as ``(key, cumulative share)``
+    pairs in increasing order ending at 1.0: the defaults are the top 1%, the rest of the top
+    10%, the next 40% and the bottom 50%. A customer's position is the share of customers with
+    a strictly higher CLV, so ties fall in the same tier.
+
+    Parameters
+    ----------
+    clv : array-like or Series
+        Predicted CLV per customer (finite, >= 0).
+    tiers : sequence of (str, float), default :data:`DEFAULT_TIERS`
+
+    Returns
+    -------
+    Series
+        Ordered categorical of tier keys, same index as ``clv``.
+
+    Examples
+    --------
+    >>> value_tiers([5.0, 1.0, 3.0, 0.0], tiers=[("top", 0.25), ("rest", 1.0)]).tolist()
+    ['top', 'rest', 'rest', 'rest']
+    """
+    values = _values(clv)
+    keys = [k for k, _ in tiers]
+    bounds = np.array([b for _, b in tiers], dtype=float)
+    if len(keys) == 0 or np.any(np.diff(bounds) <= 0) or bounds[0] <= 0 or bounds[-1] != 1.0:
+        raise InputError(
+            f"tiers must be (name, cumulative share) pairs with shares increasing in (0, 1] and "
+            f"the last equal to 1.0, got {list(tiers)!r}"
+        )
+    index = np.searchsorted(bounds, _share_from_top(values), side="right")
+    return pd.Series(
+        pd.Categorical.from_codes(index, categories=keys, ordered=True),
+        index=values.index,
+        name="tier",
+    )
+
+
+def value_deciles(clv: Any) -> pd.Series:
+    """Decile of predicted CLV, 1 = the top 10% of customers, 10 = the bottom 10%.
+
+    Examples
+    --------
+    >>> value_deciles(np.arange(20.0)).head(3).tolist()
+    [10, 10, 9]
+    """
+    values = _values(clv)
+    decile = np.floor(_share_from_top(values) * 10).astype(np.int64) + 1
+    return pd.Series(decile, index=values.index, name="decile")
+
+
+def value_shares(clv: Any, groups: Any) -> pd.DataFrame:
+    """Customers and predicted value held by each group (tier, decile, segment, channel…).
+
+    Parameters
+    ----------
+    clv : array-like or Series
+        Predicted CLV per customer (finite, >= 0).
+    groups : array-like or Series
+        Group label per customer, aligned with ``clv``. Categorical groups keep their order
+        (empty categories are shown with zeros); others are sorted by value held.
+
+    Returns
+    -------
+    DataFrame
+        Indexed by group: ``customers``, ``customer_share``, ``value``, ``value_share``,
+        ``mean_value``. Both share columns sum to 1.
+
+    Examples
+    --------
+    >>> value_shares([6.0, 2.0, 2.0], ["a", "b", "b"])
+       customers  customer_share  value  value_share  mean_value
+    a          1        0.333333    6.0          0.6         6.0
+    b          2        0.666667    4.0          0.4         2.0
+    """
+    values = _values(clv)
+    labels = groups if isinstance(groups, pd.Series) else pd.Series(groups, index=values.index)
+    if len(labels) != len(values):
+        raise InputError(f"groups has {len(labels)} labels for {len(values)} CLV values")
+    labels = labels.set_axis(values.index)
+    if labels.isna().any():
+        raise InputError(
+            f"{int(labels.isna().sum())} customers have no group label, first "
+            f"{labels.index[labels.isna().to_numpy()][0]!r}; label them before computing shares"
+        )
+    grouped = values.groupby(labels, observed=False, sort=True)
+    out = pd.DataFrame({"customers": grouped.size(), "value": grouped.sum()})
+    if not isinstance(labels.dtype, pd.CategoricalDtype):
+        out = out.sort_values("value", ascending=False, kind="stable")
+    total = float(values.sum())
+    out.insert(1, "customer_share", out["customers"] / len(values))
+    out["value_share"] = out["value"] / total if total > 0 else 0.0
+    out["mean_value"] = (out["value"] / out["customers"].where(out["customers"] > 0)).fillna(0.0)
+    out.index.name = labels.name
+    return out
+
+
+def lorenz_curve(clv: Any) -> pd.DataFrame:
+    """Points of the Lorenz curve of predicted value, from (0, 0) to (1, 1).
+
+    Customers are sorted from lowest to highest CLV; row ``k`` gives the share of customers
+    among the ``k`` lowest and the share of total value they hold.
+
+    Examples
+    --------
+    >>> lorenz_curve([1.0, 3.0])
+       customer_share  value_share
+    0             0.0         0.00
+    1             0.5         0.25
+    2             1.0         1.00
+    """
+    values = np.sort(_values(clv).to_numpy())
+    total = values.sum()
+    cum = np.concatenate([[0.0], np.cumsum(values)])
+    share = cum / total if total > 0 else np.linspace(0.0, 1.0, len(cum))
+    return pd.DataFrame(
+        {"customer_share": np.arange(len(cum)) / len(values), "value_share": share}
+    )
+
+
+def gini(clv: Any) -> float:
+    """Gini coefficient of predicted value: 0 = everyone worth the same, → 1 = one holds all.
+
+    Computed as one minus twice the area under the Lorenz curve (trapezoids), i.e. the
+    mean absolute difference between two customers divided by twice the mean.
+
+    Examples
+    --------
+    >>> gini([1.0, 1.0, 1.0])
+    0.0
+    >>> round(gini([0.0, 0.0, 0.0, 4.0]), 2)
+    0.75
+    """
+    curve = lorenz_curve(clv)
+    x, y = curve["customer_share"].to_numpy(), curve["value_share"].to_numpy()
+    area = float(np.sum(np.diff(x) * (y[1:] + y[:-1]) / 2.0))
+    return max(0.0, 1.0 - 2.0 * area)
+
+
+def value_flags(
+    clv: Any,
+    p_alive: Any,
+    *,
+    p_alive_before: Any = None,
+    rate_recent: Any = None,
+    rate_before: Any = None,
+    top_share: float = 0.10,
+    at_risk_below: float = 0.5,
+    min_drop: float = 0.10,
+) -> pd.DataFrame:
+    """Flags combining predicted value with the model's view of risk.
+
+    - ``high_value_at_risk``: CLV in the top ``top_share`` of customers and either
+      P(alive) below ``at_risk_below`` or, when ``p_alive_before`` (P(alive) at an earlier
+      date, e.g. from the model applied to an earlier summary) is given, P(alive) fallen by
+      at least ``min_drop`` since then.
+    - ``rising`` (only when ``rate_recent`` and ``rate_before`` are given, e.g. from
+      :func:`ltvkit.timing.purchase_rates`): bought recently and buys more often lately than
+      before (``rate_recent > rate_before``, both in orders per day).
+
+    Examples
+    --------
+    >>> value_flags([100.0, 90.0, 1.0, 2.0], [0.2, 0.9, 0.1, 0.9], top_share=0.5,
+    ...             rate_recent=[0, 0, 0, 0.1], rate_before=[0.1, 0.1, 0, 0.01])
+       high_value_at_risk  rising
+    0                True   False
+    1               False   False
+    2               False   False
+    3               False    True
+    """
+    values = _values(clv)
+    alive = _values(p_alive, "p_alive").to_numpy()
+    if len(alive) != len(values):
+        raise InputError(f"p_alive has {len(alive)} values for {len(values)} CLV values")
+    top = _share_from_top(values) < top_share
+    risky = alive < at_risk_below
+    if p_alive_before is not None:
+        risky |= _values(p_alive_before, "p_alive_before").to_numpy() - alive >= min_drop
+    out = pd.DataFrame({"high_value_at_risk": top & risky}, index=values.index)
+    if rate_recent is not None and rate_before is not None:
+        recent = _values(rate_recent, "rate_recent").to_numpy()
+        before = _values(rate_before, "rate_before").to_numpy()
+        out["rising"] = (recent > 0) & (recent > before)
+    return out
