@@ -12,14 +12,17 @@ and what the middle of the base contributes.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from ltvkit._io import atomic_path
 from ltvkit.errors import InputError
 
 __all__ = [
+    "AUDIENCE_COLUMNS",
     "DEFAULT_SEGMENT_RULES",
     "DEFAULT_TIERS",
     "SEGMENT_LABELS",
@@ -32,6 +35,7 @@ __all__ = [
     "value_flags",
     "value_shares",
     "value_tiers",
+    "write_audiences",
 ]
 
 # key -> English name, lever and recommended action. The report translates by key.
@@ -208,11 +212,11 @@ def rfm_scores(summary: pd.DataFrame, bins: int = 5) -> pd.DataFrame:
     ...                   "T": [30, 5, 30, 30], "monetary_value": [0, 0, 20.0, 35.0]},
     ...                  index=["a", "b", "c", "d"])
     >>> rfm_scores(s, bins=4)
-      r_score  f_score  m_score rfm_code
-    a       1        1        1      111
-    b       3        1        1      311
-    c       2        3        3      233
-    d       3        4        4      344
+       r_score  f_score  m_score rfm_code
+    a        1        1        1      111
+    b        3        1        1      311
+    c        2        3        3      233
+    d        4        4        4      444
     """
     if not isinstance(bins, (int, np.integer)) or not 2 <= bins <= 9:
         raise InputError(f"bins must be an integer from 2 to 9 (one digit per score), got {bins!r}")
@@ -239,18 +243,27 @@ def rfm_scores(summary: pd.DataFrame, bins: int = 5) -> pd.DataFrame:
 
 def _rules_frame(rules: pd.DataFrame | Sequence[Mapping[str, Any]], bins: int) -> pd.DataFrame:
     table = pd.DataFrame(rules).reset_index(drop=True)
-    missing = [c for c in ("key", "r_min", "r_max", "f_min", "f_max") if c not in table.columns]
-    if missing:
+    if "key" not in table.columns or table["key"].isna().any():
         raise InputError(
-            f"segment rules lack column(s) {missing}; each rule needs key, r_min, r_max, f_min, "
-            "f_max (optionally m_min, m_max, segment, action, lever) — see DEFAULT_SEGMENT_RULES"
+            f"every segment rule needs a 'key' (found columns {list(table.columns)}); a rule is "
+            "key plus optional r_min, r_max, f_min, f_max, m_min, m_max (missing bounds mean "
+            "the full 1..bins range), segment, action, lever — see DEFAULT_SEGMENT_RULES"
         )
-    for col in ("m_min", "r_min", "f_min"):
-        table[col] = table[col].fillna(1) if col in table.columns else 1
-    for col in ("m_max", "r_max", "f_max"):
-        table[col] = table[col].fillna(bins) if col in table.columns else bins
-    for col, default in (("segment", None), ("action", "action"), ("lever", "lever")):
-        known = table["key"].map(lambda k, d=default or "segment": SEGMENT_LABELS.get(k, {}).get(d))
+    for axis in "rfm":
+        for bound, default in (("min", 1), ("max", bins)):
+            col = f"{axis}_{bound}"
+            raw = table[col] if col in table.columns else pd.Series(np.nan, index=table.index)
+            numeric = pd.to_numeric(raw, errors="coerce")
+            bad = numeric.isna() & raw.notna()
+            if bad.any():
+                i = int(np.flatnonzero(bad)[0])
+                raise InputError(
+                    f"segment rule {table['key'].iloc[i]!r}: {col} must be a score number, "
+                    f"got {raw.iloc[i]!r}"
+                )
+            table[col] = numeric.fillna(default)
+    for col in ("segment", "action", "lever"):
+        known = table["key"].map(lambda k, c=col: SEGMENT_LABELS.get(k, {}).get(c))
         table[col] = table[col].fillna(known) if col in table.columns else known
     table["segment"] = table["segment"].fillna(table["key"])
     return table.fillna({"action": "", "lever": ""})
@@ -270,7 +283,8 @@ def rfm_segments(
         ``f_score`` and ``m_score`` those scores are used as they are.
     rules : DataFrame or list of dicts, optional
         Rule table evaluated in order, first match wins: ``key`` and inclusive score ranges
-        ``r_min``/``r_max``, ``f_min``/``f_max`` (and optionally ``m_min``/``m_max``); columns
+        ``r_min``/``r_max``, ``f_min``/``f_max``, ``m_min``/``m_max`` (a missing bound means
+        the full range); columns
         ``segment``, ``action`` and ``lever`` default to :data:`SEGMENT_LABELS` for known keys.
         Default :data:`DEFAULT_SEGMENT_RULES`. Customers no rule matches get key
         ``"unassigned"``.
@@ -286,10 +300,10 @@ def rfm_segments(
     --------
     >>> s = pd.DataFrame({"r_score": [5, 1, 3], "f_score": [5, 5, 3], "m_score": [4, 2, 3]})
     >>> rfm_segments(s)[["segment_key", "segment"]]
-      segment_key         segment
-    0   champions       Champions
-    1 cannot_lose     Cannot lose
-    2 need_attention  Need attention
+          segment_key         segment
+    0       champions       Champions
+    1     cannot_lose     Cannot lose
+    2  need_attention  Need attention
     """
     score_cols = ["r_score", "f_score", "m_score"]
     if all(c in summary.columns for c in score_cols):
@@ -331,6 +345,22 @@ def _values(clv: Any, name: str = "clv") -> pd.Series:
     if len(series) == 0:
         raise InputError(f"{name} is empty; there are no customers to rank")
     return series
+
+
+def _aligned(data: Any, values: pd.Series, name: str, allow_nan: bool = False) -> np.ndarray:
+    """``data`` as floats in the order of ``values``: aligned on the index when both are Series."""
+    if isinstance(data, pd.Series) and not isinstance(values.index, pd.RangeIndex):
+        data = data.reindex(values.index)
+    array = np.asarray(data, dtype=float)
+    if array.shape != (len(values),):
+        raise InputError(f"{name} has {array.size} values for {len(values)} customers")
+    bad = ~np.isfinite(array) & ~(allow_nan & np.isnan(array))
+    if bad.any() or (array[~np.isnan(array)] < 0).any():
+        i = int(np.flatnonzero(bad | (np.nan_to_num(array) < 0))[0])
+        raise InputError(
+            f"{name} must be finite and >= 0; customer {values.index[i]!r} has {array[i]}"
+        )
+    return array
 
 
 def _share_from_top(values: pd.Series) -> np.ndarray:
@@ -416,10 +446,12 @@ def value_shares(clv: Any, groups: Any) -> pd.DataFrame:
     b          2        0.666667    4.0          0.4         2.0
     """
     values = _values(clv)
-    labels = groups if isinstance(groups, pd.Series) else pd.Series(groups, index=values.index)
-    if len(labels) != len(values):
-        raise InputError(f"groups has {len(labels)} labels for {len(values)} CLV values")
-    labels = labels.set_axis(values.index)
+    if isinstance(groups, pd.Series) and isinstance(clv, pd.Series):
+        labels = groups.reindex(values.index)  # align on customer ids
+    elif len(groups) == len(values):
+        labels = pd.Series(groups).set_axis(values.index)
+    else:
+        raise InputError(f"groups has {len(groups)} labels for {len(values)} CLV values")
     if labels.isna().any():
         raise InputError(
             f"{int(labels.isna().sum())} customers have no group label, first "
@@ -452,12 +484,10 @@ def lorenz_curve(clv: Any) -> pd.DataFrame:
     2             1.0         1.00
     """
     values = np.sort(_values(clv).to_numpy())
-    total = values.sum()
     cum = np.concatenate([[0.0], np.cumsum(values)])
+    total = cum[-1]
     share = cum / total if total > 0 else np.linspace(0.0, 1.0, len(cum))
-    return pd.DataFrame(
-        {"customer_share": np.arange(len(cum)) / len(values), "value_share": share}
-    )
+    return pd.DataFrame({"customer_share": np.arange(len(cum)) / len(values), "value_share": share})
 
 
 def gini(clv: Any) -> float:
@@ -511,16 +541,91 @@ def value_flags(
     3               False    True
     """
     values = _values(clv)
-    alive = _values(p_alive, "p_alive").to_numpy()
-    if len(alive) != len(values):
-        raise InputError(f"p_alive has {len(alive)} values for {len(values)} CLV values")
+    alive = _aligned(p_alive, values, "p_alive")
     top = _share_from_top(values) < top_share
     risky = alive < at_risk_below
     if p_alive_before is not None:
-        risky |= _values(p_alive_before, "p_alive_before").to_numpy() - alive >= min_drop
+        risky |= _aligned(p_alive_before, values, "p_alive_before") - alive >= min_drop - 1e-12
     out = pd.DataFrame({"high_value_at_risk": top & risky}, index=values.index)
     if rate_recent is not None and rate_before is not None:
-        recent = _values(rate_recent, "rate_recent").to_numpy()
-        before = _values(rate_before, "rate_before").to_numpy()
-        out["rising"] = (recent > 0) & (recent > before)
+        recent = _aligned(rate_recent, values, "rate_recent", allow_nan=True)
+        before = _aligned(rate_before, values, "rate_before", allow_nan=True)
+        out["rising"] = (recent > 0) & (recent > before)  # NaN (no history before) -> False
     return out
+
+
+AUDIENCE_COLUMNS: tuple[str, ...] = (
+    "segment", "tier", "clv", "p_alive", "next_contact_date", "rfm_code",
+)  # fmt: skip
+"""Columns :func:`write_audiences` copies, when present, after the customer id."""
+
+
+def write_audiences(customers: pd.DataFrame, out_dir: Any, force: bool = False) -> list[Path]:
+    """Write one CSV per segment and one per value tier, ready to upload to an e-mail or ads tool.
+
+    Files are ``segment_<key>.csv`` (by ``segment_key``) and ``tier_<key>.csv`` (by ``tier``),
+    each with ``customer_id`` and the :data:`AUDIENCE_COLUMNS` the table has, customers in
+    the table's order; dates are written as ``YYYY-MM-DD``. Every file is written atomically;
+    nothing is written when one of them exists and ``force`` is false.
+
+    Parameters
+    ----------
+    customers : DataFrame
+        One row per customer, indexed by customer id (or with a ``customer_id`` column),
+        with ``segment_key`` and/or ``tier``.
+    out_dir : path
+        Folder to write into (created if needed).
+    force : bool, default False
+        Overwrite existing files.
+
+    Returns
+    -------
+    list of Path
+        The files written: segments first, then tiers.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> c = pd.DataFrame({"segment_key": ["new", "lost", "new"], "segment": ["New", "Lost", "New"],
+    ...                   "clv": [10.0, 1.0, 7.5]}, index=pd.Index(["a", "b", "c"], name="id"))
+    >>> paths = write_audiences(c, tempfile.mkdtemp())
+    >>> [p.name for p in paths]
+    ['segment_lost.csv', 'segment_new.csv']
+    >>> print(paths[1].read_text().strip())
+    customer_id,segment,clv
+    a,New,10.0
+    c,New,7.5
+    """
+    table = (
+        customers
+        if "customer_id" in customers.columns
+        else customers.rename_axis("customer_id").reset_index()
+    )
+    splits = [
+        (prefix, col)
+        for prefix, col in (("segment", "segment_key"), ("tier", "tier"))
+        if col in table.columns
+    ]
+    if not splits:
+        raise InputError(
+            "the customers table needs a 'segment_key' (from rfm_segments) or a 'tier' column "
+            "(from value_tiers) to split into audiences"
+        )
+    export = table[["customer_id", *(c for c in AUDIENCE_COLUMNS if c in table.columns)]].copy()
+    for col in export.columns:
+        if pd.api.types.is_datetime64_any_dtype(export[col]):
+            export[col] = export[col].dt.strftime("%Y-%m-%d")
+    jobs = []
+    for prefix, col in splits:
+        for key in sorted(pd.unique(table[col].dropna().astype(str))):
+            jobs.append((Path(out_dir) / f"{prefix}_{key}.csv", table[col].astype(str) == key))
+    existing = [str(path) for path, _ in jobs if path.exists()]
+    if existing and not force:
+        raise InputError(
+            f"{len(existing)} audience file(s) already exist, e.g. {existing[0]}; pass --force "
+            "(force=True) to overwrite them or choose another folder"
+        )
+    for path, rows in jobs:
+        with atomic_path(path, force=True) as tmp:
+            export[rows.to_numpy()].to_csv(tmp, index=False)
+    return [path for path, _ in jobs]

@@ -32,10 +32,11 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
+from ltvkit.data.transactions import read_transactions
 from ltvkit.engines import duckdb as engine
 from ltvkit.errors import InputError
 
-__all__ = ["rfm_summary", "calibration_holdout", "FREQ_DAYS"]
+__all__ = ["rfm_summary", "calibration_holdout", "summary_statistics", "FREQ_DAYS"]
 
 FREQ_DAYS: dict[str, float] = {"D": 1.0, "W": 7.0, "M": 365.25 / 12}
 """Length of one time unit in days (a month is 365.25/12 days, never 30)."""
@@ -64,9 +65,10 @@ def rfm_summary(
 
     Parameters
     ----------
-    transactions : Transactions, pandas.DataFrame or pyarrow.Table
+    transactions : Transactions, pandas/polars DataFrame or pyarrow Table
         Output of :func:`ltvkit.read_transactions`, or a frame with columns ``customer_id``,
-        ``ts`` (timestamps, UTC if naive) and optionally ``amount``.
+        ``ts`` and optionally ``amount`` (it is read with :func:`~ltvkit.read_transactions`,
+        naive times taken as UTC).
     freq : {"W", "D", "M"}
         Time unit of ``recency`` and ``T``: weeks (default), days or months (365.25/12 days).
     observation_end : date-like, optional
@@ -78,7 +80,7 @@ def rfm_summary(
     -------
     pandas.DataFrame
         Indexed by ``customer_id`` (sorted), columns ``frequency``, ``recency``, ``T``,
-        ``monetary_value``, ``first_purchase``, ``last_purchase`` (UTC timestamps),
+        ``monetary_value``, ``first_purchase``, ``last_purchase`` (days, as UTC midnight),
         ``n_orders`` (rows), ``total_revenue`` (all purchases, first included). Without an
         amount column, ``monetary_value`` and ``total_revenue`` are absent. ``attrs`` holds
         ``freq``, ``observation_end`` (ISO date) and ``rows_after_end``.
@@ -89,10 +91,10 @@ def rfm_summary(
     >>> log = pd.DataFrame({
     ...     "customer_id": [1, 1, 1, 2],
     ...     "ts": pd.to_datetime(["2024-01-01 09:00", "2024-01-01 17:00",
-    ...                           "2024-01-15", "2024-01-08"]),
+    ...                           "2024-01-15 00:00", "2024-01-08 00:00"]),
     ...     "amount": [10.0, 5.0, 30.0, 20.0]})
     >>> s = rfm_summary(log, freq="W", observation_end="2024-01-29")
-    >>> s[["frequency", "recency", "T", "monetary_value", "n_orders"]]
+    >>> s[["frequency", "recency", "T", "monetary_value", "n_orders"]]  # doctest: +NORMALIZE_WHITESPACE
                  frequency  recency    T  monetary_value  n_orders
     customer_id
     1                    1      2.0  4.0            30.0         3
@@ -121,7 +123,7 @@ def calibration_holdout(
 
     Parameters
     ----------
-    transactions : Transactions, pandas.DataFrame or pyarrow.Table
+    transactions : Transactions, pandas/polars DataFrame or pyarrow Table
         As for :func:`rfm_summary`.
     calibration_end : date-like
         Last day of the calibration period (inclusive). Customers whose first purchase is
@@ -145,10 +147,12 @@ def calibration_holdout(
     ...     "ts": pd.to_datetime(["2024-01-01", "2024-01-08", "2024-02-05", "2024-02-01"]),
     ...     "amount": [10.0, 20.0, 40.0, 5.0]})
     >>> s = calibration_holdout(log, "2024-01-28", "2024-02-25", freq="W")
-    >>> s[["frequency", "T", "frequency_holdout", "monetary_value_holdout", "duration_holdout"]]
-                 frequency    T  frequency_holdout  monetary_value_holdout  duration_holdout
+    >>> s[["frequency", "T", "frequency_holdout", "duration_holdout"]].round(2)  # doctest: +NORMALIZE_WHITESPACE
+                 frequency     T  frequency_holdout  duration_holdout
     customer_id
-    a                    1  3.857143                  1                    40.0               4.0
+    a                    1  3.86                  1               4.0
+    >>> float(s.loc["a", "monetary_value_holdout"])
+    40.0
     """
     unit = _unit(freq)
     log = _as_log(transactions)
@@ -184,6 +188,51 @@ def calibration_holdout(
     return _finish(result, freq, end_day, after)
 
 
+def summary_statistics(summary: pd.DataFrame) -> dict[str, Any]:
+    """Headline figures of an :func:`rfm_summary` result (for the CLI and reports).
+
+    Returns
+    -------
+    dict
+        ``customers``, ``orders``, ``repeat_customers`` and ``repeat_share``, ``first_date``
+        and ``last_date`` (ISO), ``observation_end``, ``freq``, ``mean_frequency``, and with
+        amounts ``revenue`` and ``mean_monetary_value`` (over repeat customers, NaN if none);
+        plain Python numbers, ready for JSON.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> log = pd.DataFrame({"customer_id": [1, 1, 2],
+    ...     "ts": pd.to_datetime(["2024-01-01", "2024-01-09", "2024-01-03"]),
+    ...     "amount": [10.0, 30.0, 5.0]})
+    >>> stats = summary_statistics(rfm_summary(log))
+    >>> stats["customers"], stats["orders"], stats["repeat_share"], stats["revenue"]
+    (2, 3, 0.5, 45.0)
+    """
+    repeat = summary["frequency"] > 0
+    stats: dict[str, Any] = {
+        "customers": int(len(summary)),
+        "orders": int(summary["n_orders"].sum()),
+        "repeat_customers": int(repeat.sum()),
+        "repeat_share": float(repeat.mean()) if len(summary) else 0.0,
+        "first_date": _date_text(summary["first_purchase"].min()),
+        "last_date": _date_text(summary["last_purchase"].max()),
+        "observation_end": summary.attrs.get("observation_end"),
+        "freq": summary.attrs.get("freq"),
+        "mean_frequency": float(summary["frequency"].mean()),
+    }
+    if "total_revenue" in summary.columns:
+        stats["revenue"] = float(summary["total_revenue"].sum())
+        stats["mean_monetary_value"] = (
+            float(summary.loc[repeat, "monetary_value"].mean()) if repeat.any() else float("nan")
+        )
+    return stats
+
+
+def _date_text(value: Any) -> str | None:
+    return None if pd.isna(value) else pd.Timestamp(value).date().isoformat()
+
+
 # ---------------------------------------------------------------- SQL pieces
 
 _DAY = f"(epoch_us(ts) + {_SHIFT_DAYS * _US_PER_DAY}) // {_US_PER_DAY} - {_SHIFT_DAYS}"
@@ -193,23 +242,25 @@ def _periods_sql(has_amount: bool) -> str:
     """One row per customer and purchase day (before WHERE and GROUP BY)."""
     amount = ", sum(amount) AS amount" if has_amount else ""
     return (
-        f"SELECT customer_id, {_DAY} AS day, min(ts) AS first_ts, max(ts) AS last_ts, "
-        f"count(*) AS n_orders{amount} FROM tx"
+        f"SELECT customer_id, ({_DAY})::INTEGER AS day, count(*)::INTEGER AS n_orders{amount} "
+        "FROM tx"
     )
 
 
 def _customers_sql(end_day: int, unit: float, has_amount: bool) -> str:
     """SELECT list turning purchase days into the per-customer summary (ends at end_day)."""
-    money = (
-        ", CASE WHEN count(*) > 1 THEN (sum(amount) - arg_min(amount, day)) / (count(*) - 1)"
-        " ELSE 0.0 END AS monetary_value, sum(amount) AS total_revenue"
-        if has_amount
-        else ""
+    # mean of the repeat days' amounts = (all days - first day) / repeat days
+    mean_repeat = (
+        "CASE WHEN count(*) > 1 THEN (sum(amount) - arg_min(amount, day)) / (count(*) - 1) "
+        "ELSE 0.0 END AS monetary_value,"
     )
     return f"""SELECT customer_id, count(*) - 1 AS frequency,
         (max(day) - min(day)) / {unit} AS recency, ({end_day} - min(day)) / {unit} AS T,
-        min(first_ts) AS first_purchase, max(last_ts) AS last_purchase,
-        sum(n_orders) AS n_orders{money}"""
+        {mean_repeat if has_amount else ""}
+        to_timestamp(min(day) * 86400) AS first_purchase,
+        to_timestamp(max(day) * 86400) AS last_purchase,
+        sum(n_orders)::BIGINT AS n_orders
+        {", sum(amount) AS total_revenue" if has_amount else ""}"""
 
 
 # ---------------------------------------------------------------- helpers
@@ -225,59 +276,27 @@ def _unit(freq: str) -> float:
 
 
 def _as_log(transactions: Any) -> _Log:
-    """Arrow table with customer_id, ts (timestamp), [amount] from any accepted input."""
-    if hasattr(transactions, "table"):
-        table = transactions.table
-        end = getattr(transactions, "observation_end", None)
-        has_amount = bool(getattr(transactions, "has_amount", "amount" in table.column_names))
-    elif isinstance(transactions, (pd.DataFrame, pa.Table)):
-        table, end, has_amount = transactions, None, "amount" in transactions.column_names
-    else:
-        raise InputError(
-            f"expected a Transactions object (ltvkit.read_transactions), a pandas DataFrame or "
-            f"a pyarrow Table, got {type(transactions).__name__}"
-        )
-    if isinstance(table, pd.DataFrame):
-        missing = {"customer_id", "ts"} - set(table.columns)
+    """Arrow table with customer_id, ts, [amount]; frames go through ``read_transactions``."""
+    if not hasattr(transactions, "table"):
+        columns = getattr(transactions, "column_names", None) or getattr(transactions, "columns", None)
+        if columns is None:
+            raise InputError(
+                "expected a Transactions object (ltvkit.read_transactions), a pandas or polars "
+                f"DataFrame or a pyarrow Table, got {type(transactions).__name__}"
+            )
+        missing = {"customer_id", "ts"} - set(columns)
         if missing:
-            raise InputError(_missing_msg(missing, table.columns))
-        cols = ["customer_id", "ts"] + (["amount"] if has_amount else [])
-        table = pa.Table.from_pandas(table[cols], preserve_index=False)
-    missing = {"customer_id", "ts"} - set(table.column_names)
-    if missing:
-        raise InputError(_missing_msg(missing, table.column_names))
+            raise InputError(
+                f"the transactions lack column(s) {sorted(missing)} (found {list(columns)}); use "
+                "ltvkit.read_transactions(data, customer=, date=, amount=) to name them"
+            )
+        amount = "amount" if "amount" in set(columns) else None
+        transactions = read_transactions(transactions, customer="customer_id", date="ts", amount=amount)
+    table = transactions.table
+    has_amount = "amount" in table.column_names
+    end = getattr(transactions, "observation_end", None)
     table = table.select(["customer_id", "ts"] + (["amount"] if has_amount else []))
-    return _Log(_check_types(table), has_amount, None if end is None else _to_date(end))
-
-
-def _missing_msg(missing: set[str], present: Any) -> str:
-    return (
-        f"the transactions lack column(s) {sorted(missing)} (found {list(present)}); read the "
-        "file with ltvkit.read_transactions(..., customer=, date=, amount=) to name them"
-    )
-
-
-def _check_types(table: pa.Table) -> pa.Table:
-    ts = table.schema.field("ts").type
-    if pa.types.is_date(ts):
-        table = table.set_column(1, "ts", table.column("ts").cast(pa.timestamp("us", tz="UTC")))
-    elif not pa.types.is_timestamp(ts):
-        raise InputError(
-            f"column 'ts' must hold dates or timestamps, found {ts}; parse it with "
-            "ltvkit.read_transactions(..., date=COLUMN, date_format=...)"
-        )
-    for name in table.column_names:
-        if table.column(name).null_count:
-            raise InputError(
-                f"column {name!r} has {table.column(name).null_count} missing values; "
-                "read the data with ltvkit.read_transactions to find and handle them"
-            )
-    if "amount" in table.column_names and not pa.types.is_floating(table.schema.field("amount").type):
-        if not pa.types.is_integer(table.schema.field("amount").type):
-            raise InputError(
-                f"column 'amount' must be numeric, found {table.schema.field('amount').type}"
-            )
-    return table
+    return _Log(table, has_amount, None if end is None else _to_date(end))
 
 
 def _resolve_end(con: Any, requested: Any, from_log: dt.date | None) -> tuple[int, int]:
@@ -295,7 +314,10 @@ def _resolve_end(con: Any, requested: Any, from_log: dt.date | None) -> tuple[in
     )
     after, first = row.column("after")[0].as_py(), row.column("first")[0].as_py()
     if first is None:
-        raise InputError("the transaction log is empty: there is nothing to summarise")
+        raise InputError(
+            f"no transactions on or before the observation end {_iso(end_day)}: there is "
+            "nothing to summarise; check the observation end and the read report"
+        )
     if first > end_day:
         raise InputError(
             f"observation_end {_iso(end_day)} is before the first purchase ({_iso(first)}); "

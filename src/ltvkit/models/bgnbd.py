@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import betainc, betaln, digamma, expit, gammaln, hyp2f1, xlogy
 
+from ltvkit.errors import InputError
 from ltvkit.models.base import PurchaseModel
 
 __all__ = ["BGNBD"]
@@ -96,37 +97,87 @@ def _p_alive(params: Array, x: Array, tx: Array, T: Array) -> Array:
 def _expected_given_alive(t: Array, A: Array, rate: Array, a: float, bx: Array, r: float, b: float) -> Array:
     """E[purchases in the next t | alive now], posterior Gamma(A, rate) x Beta(a, bx).
 
-    With z = t / (rate + t), FHL 2005 eq. 10 reads ``c/(a-1) * [1 - (1-z)^A 2F1(A, bx; c; z)]``,
-    c = a + bx - 1. Euler's transformation 2F1(A, B; c; z) = (1-z)^(c-A-B) 2F1(c-A, c-B; c; z)
-    turns it into ``c/(a-1) * [1 - (1-z)^(a-1) 2F1(a+b-1-r, a-1; c; z)]`` where only c grows with
-    the frequency (c - A = a + b - 1 - r for every customer). At a = 1 the ratio is a removable
-    0/0: values are interpolated between a = 1 -+ 1e-6. The result is clipped to the no-dropout
-    bound [0, A t / rate].
+    Given (lambda, p) an alive customer makes ``(1 - exp(-lambda p t)) / p`` purchases on average;
+    averaging over the posterior gives FHL 2005 eq. 10, with z = t / (rate + t)::
+
+        c/(a-1) * [1 - (1-z)^A 2F1(A, bx; c; z)],   c = a + bx - 1.
+
+    Euler's transformation 2F1(A, B; c; z) = (1-z)^(c-A-B) 2F1(c-A, c-B; c; z) turns the bracket
+    into ``1 - (1-z)^(a-1) 2F1(a+b-1-r, a-1; c; z)``, where only c grows with the frequency, and
+    SciPy's ``hyp2f1`` evaluates it fast. Rows where that is not finite, breaks the no-dropout
+    bound ``0 <= E <= A t / rate``, or loses more than 8 digits to cancellation (t tiny, or
+    a close to 1 where the ratio is 0/0) are recomputed by :func:`_beta_average` (quadrature).
     """
-    def one(a_: float) -> Array:
-        c = a_ + bx - 1.0
-        z = t / (rate + t)
-        h = np.exp((a_ - 1.0) * np.log1p(-z)) * hyp2f1(a_ + b - 1.0 - r, a_ - 1.0, c, z)
-        return c / (a_ - 1.0) * (1.0 - h)
+    t, A, rate, bx = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (t, A, rate, bx)))
+    z = t / (rate + t)
+    c = a + bx - 1.0
+    bound = A * t / rate
+    with np.errstate(all="ignore"):
+        h = np.exp((a - 1.0) * np.log1p(-z)) * hyp2f1(a + b - 1.0 - r, a - 1.0, c, z)
+        value = c / (a - 1.0) * (1.0 - h)
+    bad = (~np.isfinite(value) | (value < 0.0) | (value > bound * (1 + 1e-9))
+           | (np.abs(1.0 - h) < 1e-8) | (abs(a - 1.0) < 1e-6)) & (t > 0)
+    if np.any(bad):
+        value = np.array(value)
+        value[bad] = _beta_average(_log_expected_given_p, a, bx[bad], A[bad], t[bad] / rate[bad])
+    return np.clip(np.where(t > 0, value, 0.0), 0.0, bound)
 
-    if abs(a - 1.0) >= _A_NEAR_ONE:
-        value = one(a)
-    else:
-        lo, hi = one(1.0 - _A_NEAR_ONE), one(1.0 + _A_NEAR_ONE)
-        value = lo + (hi - lo) * (a - 1.0 + _A_NEAR_ONE) / (2 * _A_NEAR_ONE)
-    return np.clip(value, 0.0, A * t / rate)
 
+def _log_expected_given_p(log_p: Array, A: Array, u: Array) -> Array:
+    """log E[purchases in t | alive, p] = log[(1 - (1 + p u)^-A) / p], u = t / rate (gamma-averaged)."""
+    return np.log(-np.expm1(-A * np.log1p(np.exp(log_p) * u))) - log_p
+
+
+def _beta_average(log_g: Any, a: float, bx: Array, *args: Array, step: float = 0.25) -> Array:
+    """``E[g(p)]`` for ``p ~ Beta(a, bx)`` (one ``bx`` per row) by the trapezoid rule in logit(p).
+
+    In s = logit(p) the density ``p^a (1-p)^bx / B(a, bx)`` is smooth, log-concave and analytic in
+    the strip |Im s| < pi, so the trapezoid rule converges geometrically (error about
+    exp(-2 pi^2 / step) for smooth g). The grid spans the mode +- 8 standard deviations plus the
+    exponential tails (rate a to the left, bx to the right) down to ~1e-17; weights are normalised
+    on the grid. ``log_g(log_p, *args)`` gets (rows, nodes) ``log_p`` and (rows, 1) ``args``.
+    Slow (hundreds of nodes a row): used only where the closed forms lose accuracy.
+    """
+    mode = np.log(a) - np.log(bx)
+    sd = np.sqrt((a + bx) / (a * bx))
+    lo = mode - 8.0 * sd - 40.0 / a
+    h = np.minimum(step, sd / 4.0)
+    n = int(np.ceil(np.max((16.0 * sd + 40.0 / a + 40.0 / bx) / h))) + 1
+    out = np.empty(bx.shape)
+    chunk = max(1, 4_000_000 // n)
+    for i in range(0, bx.size, chunk):
+        sl = slice(i, i + chunk)
+        s = lo[sl, None] + h[sl, None] * np.arange(n)[None, :]
+        log_p = -np.logaddexp(0.0, -s)
+        log_w = a * log_p - bx[sl, None] * np.logaddexp(0.0, s)
+        w = np.exp(log_w - log_w.max(axis=1, keepdims=True))
+        g = np.exp(log_g(log_p, *(v[sl, None] for v in args)))
+        out[sl] = np.sum(w * g, axis=1) / np.sum(w, axis=1)
+    return out
 
 def _survive_given_alive(t: Array, A: Array, rate: Array, a: float, bx: Array, r: float, b: float) -> Array:
     """P(still alive after t more | alive now) = E[exp(-lambda p t)] = E_p[(1 + p t/rate)^-A].
 
-    = 2F1(A, a; a + bx; -t/rate) = (1-z)^a 2F1(a, a + b - r; a + bx; z), z = t/(rate + t) (Pfaff).
-    Dropout happens only right after a purchase, so surviving t more means every purchase made in
-    that window was followed by "stay": given lambda and p, exp(-lambda p t).
+    Dropout happens only right after a purchase, so given (lambda, p) surviving t more has
+    probability exp(-lambda p t). Averaging over the posterior gives 2F1(A, a; a + bx; -t/rate),
+    which Pfaff's transformation turns into ``(1-z)^a 2F1(a, a+b-r; a+bx; z)``, z = t/(rate + t),
+    where only the third parameter grows with the frequency (SciPy's ``hyp2f1``). Rows where that
+    is not a probability, or is below 1e-8 (relative accuracy lost), use :func:`_beta_average`.
     """
+    t, A, rate, bx = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (t, A, rate, bx)))
     z = t / (rate + t)
-    value = np.exp(a * np.log1p(-z)) * hyp2f1(a, a + b - r, a + bx, z)
+    with np.errstate(all="ignore"):
+        value = np.exp(a * np.log1p(-z)) * hyp2f1(a, a + b - r, a + bx, z)
+    bad = ~((value >= 1e-8) & (value <= 1.0 + 1e-12))
+    if np.any(bad):
+        value = np.array(value)
+        value[bad] = _beta_average(_log_survive_given_p, a, bx[bad], A[bad], t[bad] / rate[bad])
     return np.clip(value, 0.0, 1.0)
+
+
+def _log_survive_given_p(log_p: Array, A: Array, u: Array) -> Array:
+    """log P(no dropout in t | alive, p) = -A log(1 + p u), u = t / rate (gamma-averaged)."""
+    return -A * np.log1p(np.exp(log_p) * u)
 
 
 def _pmf_given_alive(n: Array, t: Array, A: Array, rate: Array, a: float, bx: Array) -> Array:
@@ -176,11 +227,11 @@ class BGNBD(PurchaseModel):
     >>> import pandas as pd
     >>> from ltvkit import BGNBD
     >>> m = BGNBD.from_params(r=0.243, alpha=4.414, a=0.793, b=2.426)
-    >>> round(float(m.expected_purchases_new(78)), 3)
-    1.858
+    >>> round(float(m.expected_purchases_new(78)), 2)
+    1.86
     >>> d = pd.DataFrame({"frequency": [0, 5], "recency": [0.0, 10.0], "T": [30.0, 30.0]})
     >>> m.p_alive(d).round(3).tolist()
-    [1.0, 0.274]
+    [1.0, 0.078]
     """
 
     param_names: ClassVar[tuple[str, ...]] = ("r", "alpha", "a", "b")
@@ -233,7 +284,7 @@ class BGNBD(PurchaseModel):
         >>> import pandas as pd
         >>> m = BGNBD.from_params(r=0.243, alpha=4.414, a=0.793, b=2.426)
         >>> m.p_alive(pd.DataFrame({"frequency": [3], "recency": [5.0], "T": [39.0]})).round(3).tolist()
-        [0.121]
+        [0.038]
         """
         return self._predict(self._p_alive, data, interval)
 
@@ -264,7 +315,6 @@ class BGNBD(PurchaseModel):
     def _p_alive_at(params: Array, d: dict[str, Array], t: Any) -> Array:
         r, _, a, b = params
         A, rate, bx = _posterior(params, d)
-        t = np.broadcast_to(np.asarray(t, dtype=float), A.shape)
         alive = _p_alive(params, d["frequency"], d["recency"], d["T"])
         return alive * _survive_given_alive(t, A, rate, a, bx, r, b)
 
@@ -313,26 +363,24 @@ class BGNBD(PurchaseModel):
         --------
         >>> import pandas as pd
         >>> m = BGNBD.from_params(r=0.243, alpha=4.414, a=0.793, b=2.426)
-        >>> d = pd.DataFrame({"frequency": [0, 6], "recency": [0.0, 5.0], "T": [39.0, 39.0]})
-        >>> m.next_purchase_time(d, q=(0.5,)).round(1)["q50"].tolist()
-        [inf, inf]
+        >>> d = pd.DataFrame({"frequency": [6, 6], "recency": [38.0, 5.0], "T": [39.0, 39.0]})
+        >>> m.next_purchase_time(d, q=(0.1, 0.5)).round(1)
+           q10  q50
+        0  0.8  6.1
+        1  inf  inf
         """
-        cols = self._columns(data)
+        cols, index = self._data_and_index(data)
         params = self._params
-        r, alpha, _, _ = params
         A, rate, _ = _posterior(params, cols)
         alive = _p_alive(params, cols["frequency"], cols["recency"], cols["T"])
         out = {}
         for qq in q:
             if not 0.0 < qq < 1.0:
-                raise _bad_quantile(qq)
-            frac = qq / alive
-            with np.errstate(divide="ignore", invalid="ignore"):
-                tau = rate * np.expm1(-np.log1p(-np.minimum(frac, 1.0)) / A)
-            out[_quantile_name(qq)] = np.where(frac < 1.0, tau, np.inf)
-        index = data.index if isinstance(data, pd.DataFrame) else None
-        if data is None:
-            index = getattr(self, "_train_index", None)
+                raise InputError(f"quantile q={qq!r} must be strictly between 0 and 1, e.g. q=(0.1, 0.5, 0.9)")
+            frac = np.minimum(qq / alive, 1.0)
+            with np.errstate(divide="ignore"):
+                tau = rate * np.expm1(-np.log1p(-frac) / A)
+            out[f"q{100 * qq:g}".replace(".", "_")] = np.where(frac < 1.0, tau, np.inf)
         return pd.DataFrame(out, index=index)
 
     # ---- new customers ----
@@ -343,9 +391,9 @@ class BGNBD(PurchaseModel):
         --------
         >>> m = BGNBD.from_params(r=0.243, alpha=4.414, a=0.793, b=2.426)
         >>> m.expected_purchases_new([39, 78]).round(3).tolist()
-        [1.267, 1.858]
+        [1.197, 1.861]
         """
-        return self._predict_new(self._expected_purchases_new, interval, t=t)
+        return self._predict_new(self._expected_purchases_new, t, interval)
 
     @staticmethod
     def _expected_purchases_new(params: Array, t: Any) -> Array:
@@ -360,18 +408,9 @@ class BGNBD(PurchaseModel):
         --------
         >>> m = BGNBD.from_params(r=0.243, alpha=4.414, a=0.793, b=2.426)
         >>> round(float(m.purchase_probability_new(0, 39)), 3)
-        0.623
+        0.574
         """
         r, alpha, a, b = self._params
         n, t = np.broadcast_arrays(np.asarray(n, dtype=float), np.asarray(t, dtype=float))
         return _pmf_given_alive(n, t, r, alpha, a, np.full(n.shape, b))
 
-
-def _quantile_name(q: float) -> str:
-    return f"q{100 * q:g}".replace(".", "_")
-
-
-def _bad_quantile(q: float) -> Exception:
-    from ltvkit.errors import InputError
-
-    return InputError(f"quantile q={q!r} must be strictly between 0 and 1, e.g. q=(0.1, 0.5, 0.9)")
