@@ -62,6 +62,7 @@ def make_data(label: str) -> tuple[Path, Path]:
     WORK.mkdir(parents=True, exist_ok=True)
     pq.write_table(table, parquet)
     con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")
     con.register("log", table)
     con.execute(
         f"COPY (SELECT customer_id, strftime(ts, '%Y-%m-%d %H:%M:%S') AS ts, amount FROM log) "
@@ -71,39 +72,39 @@ def make_data(label: str) -> tuple[Path, Path]:
 
 
 # ------------------------------------------------------------------------------ workers
-# Each returns (seconds, checksums) and runs in a fresh subprocess.
+# Each returns ((wall, cpu) seconds, checksums) and runs in a fresh subprocess.
 
 
-def work_ltvkit(path: str) -> tuple[float, dict[str, float]]:
+def work_ltvkit(path: str) -> tuple[tuple[float, float], dict[str, float]]:
     from ltvkit.data.summary import rfm_summary
     from ltvkit.data.transactions import read_transactions
 
-    start = time.perf_counter()
+    start = _clock()
     tx = read_transactions(path, customer="customer_id", date="ts", amount="amount")
     s = rfm_summary(tx, freq="W", observation_end=OBSERVATION_END)
-    seconds = time.perf_counter() - start
+    seconds = _clock(start)
     return seconds, _checksums(s)
 
 
-def work_lifetimes(path: str) -> tuple[float, dict[str, float]]:
+def work_lifetimes(path: str) -> tuple[tuple[float, float], dict[str, float]]:
     import pandas as pd
     from lifetimes.utils import summary_data_from_transaction_data
 
-    start = time.perf_counter()
+    start = _clock()
     df = pd.read_parquet(path)
     df["ts"] = df["ts"].dt.tz_localize(None)
     s = summary_data_from_transaction_data(
         df, "customer_id", "ts", monetary_value_col="amount", freq="D", freq_multiplier=7,
         observation_period_end=OBSERVATION_END,
     )
-    seconds = time.perf_counter() - start
+    seconds = _clock(start)
     return seconds, _checksums(s)
 
 
-def work_polars(path: str) -> tuple[float, dict[str, float]]:
+def work_polars(path: str) -> tuple[tuple[float, float], dict[str, float]]:
     import polars as pl
 
-    start = time.perf_counter()
+    start = _clock()
     end_day = (pl.Series([OBSERVATION_END]).str.to_date().cast(pl.Int32))[0]
     days = (
         pl.scan_parquet(path)
@@ -132,8 +133,14 @@ def work_polars(path: str) -> tuple[float, dict[str, float]]:
         .sort("customer_id")
         .collect()
     )
-    seconds = time.perf_counter() - start
+    seconds = _clock(start)
     return seconds, _checksums(s.to_pandas())
+
+
+def _clock(start: tuple[float, float] | None = None):  # type: ignore[no-untyped-def]
+    """(wall, cpu) now, or the (wall, cpu) seconds elapsed since ``start``."""
+    now = (time.perf_counter(), time.process_time())
+    return now if start is None else (now[0] - start[0], now[1] - start[1])
 
 
 def _checksums(s) -> dict[str, float]:  # type: ignore[no-untyped-def]
@@ -150,9 +157,9 @@ WORKERS = {"ltvkit": work_ltvkit, "lifetimes": work_lifetimes, "polars": work_po
 
 
 def worker_main(name: str, path: str) -> None:
-    seconds, sums = WORKERS[name](path)
+    (seconds, cpu), sums = WORKERS[name](path)
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
-    print(json.dumps({"seconds": seconds, "peak_mb": peak_kib / 1024, "checksums": sums}))
+    print(json.dumps({"seconds": seconds, "cpu": cpu, "peak_mb": peak_kib / 1024, "checksums": sums}))
 
 
 # ------------------------------------------------------------------------------ driver
@@ -177,7 +184,7 @@ def run_one(contender: str, parquet: Path, csv: Path) -> dict[str, object]:
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     proc = subprocess.run(
         [str(python), __file__, "--worker", name, str(path)],
-        capture_output=True, text=True, env=env,
+        capture_output=True, text=True, env=env, check=False,
     )
     if proc.returncode != 0:
         return {"error": proc.stderr.strip().splitlines()[-1] if proc.stderr else "failed"}
@@ -204,7 +211,8 @@ def main() -> None:
 
 
 def print_table(results: dict[tuple[str, str], dict[str, object]]) -> None:
-    head = f"{'rows':>5}  {'contender':<15} {'seconds':>8} {'rows/s':>12} {'peak MB':>8}  {'vs lifetimes':>12}"
+    head = (f"{'rows':>5}  {'contender':<15} {'seconds':>8} {'cpu s':>7} {'rows/s':>12} "
+            f"{'peak MB':>8}  {'vs lifetimes':>12}")
     print("\n" + head + "\n" + "-" * len(head))
     for (label, contender), r in results.items():
         if "error" in r:
@@ -215,7 +223,7 @@ def print_table(results: dict[tuple[str, str], dict[str, object]]) -> None:
             f"{float(base['seconds']) / float(r['seconds']):.1f}x" if "seconds" in base else "-"
         )
         rate = SIZES[label] / float(r["seconds"])
-        print(f"{label:>5}  {contender:<15} {float(r['seconds']):8.2f} {rate:12,.0f} "
+        print(f"{label:>5}  {contender:<15} {float(r['seconds']):8.2f} {float(r['cpu']):7.2f} {rate:12,.0f} "
               f"{float(r['peak_mb']):8.0f}  {speedup:>12}")
     print("\nchecksums (customers, sum frequency, sum recency, sum T, sum monetary_value):")
     for label in dict.fromkeys(k[0] for k in results):

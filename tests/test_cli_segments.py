@@ -9,7 +9,7 @@ import pytest
 
 from ltvkit.cli import main
 
-pytest.importorskip("ltvkit.models.gammagamma", reason="the CLI needs the Gamma-Gamma model")
+pytestmark = pytest.mark.slow  # two full analyses of the CDNOW sample (a few seconds each)
 
 ARGS = ["--customer", "1", "--date", "2", "--amount", "4", "--sep", "whitespace",
         "--date-format", "%Y%m%d"]  # fmt: skip
@@ -25,14 +25,19 @@ def _run(argv: list[str]) -> int:
 
 @pytest.fixture(scope="module")
 def written(tmp_path_factory, data_dir):
+    """Run ``ltv segments --json`` once; return exit code, output folder and parsed stdout."""
     out = tmp_path_factory.mktemp("audiences")
-    code = _run(["segments", str(data_dir / "CDNOW_sample.txt"), *ARGS, "--out", str(out),
-                 "--json"])  # fmt: skip
-    return code, out
+    capture = tmp_path_factory.mktemp("stdout") / "out.json"
+    with pytest.MonkeyPatch.context() as mp, capture.open("w") as handle:
+        mp.setattr("sys.stdout", handle)
+        code = _run(
+            ["segments", str(data_dir / "CDNOW_sample.txt"), *ARGS, "--out", str(out), "--json"]
+        )
+    return code, out, json.loads(capture.read_text())
 
 
-def test_segments_writes_one_csv_per_segment_and_tier(written, capsys):
-    code, out = written
+def test_segments_writes_one_csv_per_segment_and_tier(written):
+    code, out, _ = written
     assert code == 0
     segment_files = sorted(out.glob("segment_*.csv"))
     tier_files = sorted(out.glob("tier_*.csv"))
@@ -53,21 +58,18 @@ def test_segments_writes_one_csv_per_segment_and_tier(written, capsys):
     assert top["p_alive"].between(0, 1).all()
 
 
-def test_segments_json_lists_the_segments_and_files(tmp_path, data_dir, capsys):
-    code = _run(["segments", str(data_dir / "CDNOW_sample.txt"), *ARGS, "--out", str(tmp_path),
-                 "--json"])  # fmt: skip
-    assert code == 0
-    payload = json.loads(capsys.readouterr().out)
+def test_segments_json_lists_the_segments_and_files(written):
+    _, out, payload = written
     shares = [row["value_share"] for row in payload["segments"]]
     assert sum(shares) == pytest.approx(1.0)
     assert sum(row["customers"] for row in payload["segments"]) == 2357
-    assert len(payload["files"]) == len(list(tmp_path.glob("*.csv")))
+    assert sorted(payload["files"]) == sorted(str(p) for p in out.glob("*.csv"))
 
 
 def test_segments_refuses_to_overwrite_without_force(written, data_dir, capsys):
-    _, out = written
+    _, out, _ = written
     argv = ["segments", str(data_dir / "CDNOW_sample.txt"), *ARGS, "--out", str(out)]
-    assert _run(argv) == 2
+    assert _run(argv) == 2  # refused before any analysis
     assert "already exist" in capsys.readouterr().err
     assert _run([*argv, "--force"]) == 0
     printed = capsys.readouterr().out

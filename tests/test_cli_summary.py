@@ -1,4 +1,7 @@
-"""`ltv summary` and `ltv demo`: statistics, outputs, exit codes and error messages."""
+"""`ltv summary`: statistics table, outputs, exit codes and error messages.
+
+(`ltv demo` prints the same table first; it runs the full analysis and is tested with it.)
+"""
 
 from __future__ import annotations
 
@@ -77,6 +80,15 @@ def test_summary_csv_with_names_and_bad_rows(tmp_path, capsys):
     assert written.loc["A", ["frequency", "recency", "T", "monetary_value"]].tolist() == [1, 14, 19, 20]
 
 
+def test_summary_json_without_repeat_buyers_is_valid_json(tmp_path, capsys):
+    log = tmp_path / "once.csv"
+    log.write_text("customer_id,date,amount\n1,2024-01-01,5\n2,2024-01-02,7\n")
+    code, out, _ = run(["summary", str(log), "--amount", "amount", "--json"], capsys)
+    assert code == 0
+    stats = json.loads(out)["statistics"]
+    assert stats["repeat_customers"] == 0 and stats["mean_monetary_value"] is None
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
@@ -95,13 +107,6 @@ def test_summary_bad_arguments_exit_2(sample_path, extra, message, capsys):
 def test_summary_missing_file_exit_2(tmp_path, capsys):
     code, _, err = run(["summary", str(tmp_path / "nope.csv"), "--customer", "0"], capsys)
     assert code == 2 and "nope.csv" in err
-
-
-def test_demo_prints_cdnow_statistics():
-    result = CliRunner().invoke(app, ["demo"])
-    assert result.exit_code == 0, result.output
-    assert "2,357" in result.output and "6,919" in result.output
-    assert "244,091.94" in result.output and "1997-01-01 → 1998-06-30" in result.output
 
 
 def test_summary_help_lists_options():

@@ -304,7 +304,7 @@ def test_value_flags():
 def _customers():
     s = _summary([9, 8, 0, 0, 3], since_last=[0, 45, 0, 49, 20], monetary=[50, 40, 0, 0, 20])
     out = rfm_segments(s)
-    out["clv"] = [500.0, 300.0, 40.0, 1.0, 60.0]
+    out["clv"] = [500.0, 300.004, 40.0, 1.0, 60.0]
     out["p_alive"] = [0.99, 0.2, 1.0, 0.05, 0.7]
     out["tier"] = value_tiers(out["clv"], tiers=[("top", 0.4), ("rest", 1.0)])
     out["next_contact_date"] = pd.to_datetime(["2024-02-01"] * 5)
@@ -329,6 +329,7 @@ def test_write_audiences_one_file_per_segment_and_tier(tmp_path):
         "rfm_code",
     ]
     assert top["next_contact_date"].tolist() == ["2024-02-01"] * 2
+    assert top["clv"].tolist() == [500.0, 300.0]  # to the cent
     total = sum(len(pd.read_csv(p)) for p in paths if p.name.startswith("segment_"))
     assert total == len(customers)
 

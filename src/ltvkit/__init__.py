@@ -34,6 +34,7 @@ _LAZY: dict[str, str | None] = {
     "ReadReport": "ltvkit.data.transactions",
     "rfm_summary": "ltvkit.data.summary",
     "calibration_holdout": "ltvkit.data.summary",
+    "summary_statistics": "ltvkit.data.summary",
     "simulate_transactions": "ltvkit.data.synthetic",
     "datasets": None,
     # models

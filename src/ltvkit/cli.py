@@ -165,7 +165,7 @@ def summary(
     import warnings
     from pathlib import Path
 
-    from ltvkit.data.summary import rfm_summary
+    from ltvkit.data.summary import rfm_summary, summary_statistics
     from ltvkit.data.transactions import read_transactions
 
     target = Path(out) if out is not None else None
@@ -190,7 +190,7 @@ def summary(
             _write_frame(table.reset_index(), target, force)
     notes = _exclusion_notes(tx, table)
     if as_json:
-        payload = {"statistics": _summary_stats(table), "notes": notes,
+        payload = {"statistics": summary_statistics(table), "notes": notes,
                    "out": None if target is None else str(target),
                    "seconds": round(time.perf_counter() - started, 3)}
         typer.echo(json.dumps(payload, default=str))
@@ -293,7 +293,6 @@ def _analysis_run(source: object, columns: tuple[object, object, object], option
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from ltvkit.pipeline import OUTPUT_FILES, STAGES, analyze
-
     from ltvkit.report.render import load_locale
 
     load_locale(lang)  # unknown languages fail before any work
@@ -340,11 +339,11 @@ def _print_headline(result: object, h: dict[str, object], title: str) -> None:
     grid.add_column("value", justify="right")
     rows = [
         ("customers", fmt.number(h["customers"])),
-        ("active customers (P(alive) ≥ 50%)", f"{fmt.number(h['active_customers'])} "
-                                              f"({fmt.percent(h['active_share'])})"),
+        ("active customers (P(alive) ≥ 50%)",
+         f"{fmt.number(h['active_customers'])} ({fmt.percent(h['active_share'])})"),
         (f"total predicted value, {h['horizon_months']} months",
-         f"{fmt.money_short(h['total_clv'])} ({fmt.money_short(h['total_clv_low'])} – "
-         f"{fmt.money_short(h['total_clv_high'])})"),
+         (f"{fmt.money_short(h['total_clv'])} ({fmt.money_short(h['total_clv_low'])} – "
+          f"{fmt.money_short(h['total_clv_high'])})")),
         ("average value per customer", fmt.money(h["mean_clv"])),
         (f"expected orders, {h['horizon_months']} months", fmt.number(h["expected_orders"])),
         ("purchase model", str(result.settings["model_label"])),  # type: ignore[attr-defined]
@@ -379,12 +378,17 @@ def segments(
     """RFM segments and value tiers with CLV (BG/NBD + Gamma-Gamma): audience CSVs per segment."""
     import json
     import warnings
+    from pathlib import Path
 
     from rich.table import Table
 
     from ltvkit.pipeline import analyze
     from ltvkit.segments import write_audiences
 
+    existing = sorted(Path(out).glob("segment_*.csv")) + sorted(Path(out).glob("tier_*.csv"))
+    if existing and not force:  # fail before the analysis, not after it
+        raise InputError(f"{existing[0]} and other audience files already exist in {out}; pass "
+                         "--force to overwrite them or choose another --out folder")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # exclusions are printed as notes below
         with _stage(f"Analysing {file}"):
@@ -438,17 +442,13 @@ def _exclusion_notes(tx: object, table: object) -> list[str]:
     return notes
 
 
-def _summary_stats(table: object) -> dict[str, object]:
-    from ltvkit.data.summary import summary_statistics
-
-    return summary_statistics(table)  # type: ignore[arg-type]
-
-
 def _print_summary_stats(table: object, notes: list[str], title: str) -> None:
     """The statistics table of ``ltv summary`` and ``ltv demo``, then the exclusion notes."""
     from rich.table import Table
 
-    s = _summary_stats(table)
+    from ltvkit.data.summary import summary_statistics
+
+    s = summary_statistics(table)  # type: ignore[arg-type]
     unit = {"D": "days", "W": "weeks", "M": "months"}.get(str(s["freq"]), s["freq"])
     grid = Table(title=title)
     grid.add_column("measure")
@@ -464,7 +464,8 @@ def _print_summary_stats(table: object, notes: list[str], title: str) -> None:
     ]
     if "revenue" in s:
         rows += [("revenue", f"{s['revenue']:,.2f}"),
-                 ("mean monetary value (repeat buyers)", f"{s['mean_monetary_value']:,.2f}")]
+                 ("mean monetary value (repeat buyers)",
+                  "-" if s["mean_monetary_value"] is None else f"{s['mean_monetary_value']:,.2f}")]
     for name, value in rows:
         grid.add_row(name, value)
     console.print(grid)

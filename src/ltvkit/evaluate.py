@@ -194,7 +194,7 @@ def resolve_holdout(start: pd.Timestamp, end: pd.Timestamp, holdout: Any = None)
     """
     start, end = _utc_day(start), _utc_day(end)
     if holdout is None:
-        cal_end = start + pd.Timedelta(days=int(round((end - start).days * 0.75)))
+        cal_end = start + pd.Timedelta(days=round((end - start).days * 0.75))
     elif isinstance(holdout, pd.Timedelta):
         cal_end = end - pd.Timedelta(days=holdout.days)
     else:
@@ -202,7 +202,7 @@ def resolve_holdout(start: pd.Timestamp, end: pd.Timestamp, holdout: Any = None)
         match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([DWMdwm])", text)
         if match:
             days = float(match.group(1)) * _DAYS[match.group(2).upper()]
-            cal_end = end - pd.Timedelta(days=int(round(days)))
+            cal_end = end - pd.Timedelta(days=round(days))
         else:
             try:
                 cal_end = _utc_day(pd.Timestamp(text))
@@ -295,7 +295,7 @@ class Backtest:
             "holdout_length": round(float(self.holdout_length), 2),
             "unit": self.unit,
             "predicted_repeat_purchases": round(float(row["predicted"]), 1),
-            "actual_repeat_purchases": int(round(float(row["actual"]))),
+            "actual_repeat_purchases": round(float(row["actual"])),
             "aggregate_error": _finite(row["aggregate_error"]),
             "mae": _finite(row["mae"]),
             "rmse": _finite(row["rmse"]),

@@ -565,7 +565,8 @@ def write_audiences(customers: pd.DataFrame, out_dir: Any, force: bool = False) 
 
     Files are ``segment_<key>.csv`` (by ``segment_key``) and ``tier_<key>.csv`` (by ``tier``),
     each with ``customer_id`` and the :data:`AUDIENCE_COLUMNS` the table has, customers in
-    the table's order; dates are written as ``YYYY-MM-DD``. Every file is written atomically;
+    the table's order; dates are written as ``YYYY-MM-DD``, CLV to the cent and P(alive) to
+    4 decimals. Every file is written atomically;
     nothing is written when one of them exists and ``force`` is false.
 
     Parameters
@@ -615,6 +616,7 @@ def write_audiences(customers: pd.DataFrame, out_dir: Any, force: bool = False) 
     for col in export.columns:
         if pd.api.types.is_datetime64_any_dtype(export[col]):
             export[col] = export[col].dt.strftime("%Y-%m-%d")
+    export = export.round({"clv": 2, "p_alive": 4})
     jobs = []
     for prefix, col in splits:
         for key in sorted(pd.unique(table[col].dropna().astype(str))):

@@ -8,7 +8,7 @@ import pytest
 
 from ltvkit import InputError
 from ltvkit.data import datasets
-from ltvkit.data.summary import calibration_holdout, rfm_summary
+from ltvkit.data.summary import calibration_holdout, rfm_summary, summary_statistics
 from ltvkit.data.synthetic import simulate_transactions
 from ltvkit.data.transactions import read_transactions
 
@@ -33,6 +33,17 @@ def test_cdnow_holdout_counts(cdnow_split):
     assert int(cdnow_split["frequency_holdout"].sum()) == 1882
     assert (cdnow_split["duration_holdout"] == 39.0).all()
     assert cdnow_split.attrs["observation_end"] == "1998-06-30"
+
+
+def test_cdnow_holdout_revenue_is_frequency_times_mean(cdnow_split):
+    """monetary_value_holdout averages purchase days, so their product is the holdout revenue."""
+    split = cdnow_split
+    log = datasets.load_cdnow().to_pandas()
+    holdout = log[log["ts"] > pd.Timestamp("1997-09-30 23:59:59", tz="UTC")]
+    revenue = holdout.groupby("customer_id")["amount"].sum()
+    product = split["frequency_holdout"] * split["monetary_value_holdout"]
+    np.testing.assert_allclose(product.reindex(revenue.index), revenue, rtol=1e-12)
+    assert (product.drop(revenue.index) == 0).all()
 
 
 def test_cdnow_monetary_value_matches_zbar(cdnow_split, cdnow_spend):
@@ -178,3 +189,15 @@ def test_bad_inputs_raise_input_error():
         calibration_holdout(HAND, "2024-03-02")
     with pytest.raises(InputError, match="no customer made a first purchase"):
         calibration_holdout(HAND.iloc[5:], "2024-01-15", "2024-03-02")
+
+
+def test_summary_statistics_of_cdnow():
+    """Headline figures of the CDNOW sample log (REFERENCES.md data facts)."""
+    stats = summary_statistics(rfm_summary(datasets.load_cdnow()))
+    assert (stats["customers"], stats["orders"]) == (2357, 6919)
+    assert stats["mean_frequency"] * 2357 + 2357 == pytest.approx(6696)  # customer-days
+    assert (stats["first_date"], stats["last_date"]) == ("1997-01-01", "1998-06-30")
+    assert stats["revenue"] == pytest.approx(244091.94)
+    assert stats["repeat_customers"] == 1139 and stats["repeat_share"] == pytest.approx(1139 / 2357)
+    no_amount = summary_statistics(rfm_summary(HAND.drop(columns="amount")))
+    assert "revenue" not in no_amount and no_amount["orders"] == 7

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import sys
-import warnings
 
 import duckdb
 import numpy as np
@@ -15,7 +15,7 @@ import pytest
 
 from ltvkit import InputError, MissingExtraError, ReadReport, Transactions, read_transactions
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def ts(*args: int) -> dt.datetime:
@@ -279,8 +279,8 @@ def test_transactions_object_api(tmp_path):
     assert list(df.columns) == tx.columns and str(df["ts"].dt.tz) == "UTC"
     assert tx.source == "t.csv" and tx.has_amount and tx.observation_end is None
     assert isinstance(tx.report, ReadReport)
-    with pytest.raises(Exception):
-        tx.report.n_rows = 3  # frozen
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        tx.report.n_rows = 3
 
 
 def test_no_amount_column(tmp_path):
@@ -404,3 +404,66 @@ def test_excel_without_openpyxl_asks_for_extra(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "openpyxl", None)
     with pytest.raises(MissingExtraError, match=r"pip install 'ltvkit\[excel\]'"):
         read_transactions(tmp_path / "x.xlsx", 0, 1, 2)
+
+
+def test_line_numbers_in_a_large_file_read_in_parallel(tmp_path):
+    n = 300_000
+    days = np.array([f"2025-01-{d:02d}" for d in range(1, 29)])[np.arange(n) % 28]
+    days[[150_000, 299_998]] = ["2025-13-01", "2025-02-30"]
+    body = "\n".join(f"{i},{d},{i % 97}.5" for i, d in enumerate(days))
+    path = write(tmp_path / "big.csv", "id,day,amount\n" + body + "\n")
+    with pytest.warns(UserWarning):
+        tx = read_transactions(path, "id", "day", "amount", on_bad_rows="skip")
+    # data row i is on line i + 2 (the header is line 1)
+    assert [(b.line, b.value) for b in tx.report.bad_rows] == [
+        (150_002, "2025-13-01"), (300_000, "2025-02-30")]
+    assert len(tx) == n - 2
+    assert col(tx, "customer_id")[-1] == str(n - 1)  # file order kept
+
+
+def test_forced_sep_header_and_encoding(tmp_path):
+    path = write(tmp_path / "f.dat", "7|20250102|3,5\n8|20250103|4,0\n", encoding="latin-1")
+    tx = read_transactions(path, 0, 1, 2, sep="|", header=False, encoding="latin-1")
+    assert col(tx, "customer_id") == ["7", "8"] and col(tx, "amount") == [3.5, 4.0]
+    path = write(tmp_path / "h.csv", "1,2,3\n7,20250102,3\n")
+    tx = read_transactions(path, "1", "2", "3", header=True)  # numeric-looking header names
+    assert col(tx, "customer_id") == ["7"]
+    with pytest.raises(InputError, match=r"column 'x' \(customer=\) not found.*no header"):
+        read_transactions(write(tmp_path / "n.csv", "7,20250102,3\n"), "x", 1, 2, header=False)
+
+
+def test_transactions_from_a_table_reports_itself():
+    table = pa.table({"customer_id": ["a", "a"], "ts": pa.array(
+        [ts(2025, 1, 1)] * 2, pa.timestamp("us", tz="UTC")), "amount": [1.0, -1.0]})
+    tx = Transactions(table)
+    assert (tx.report.n_rows, tx.report.n_duplicates, tx.report.n_returns) == (2, 0, 1)
+
+
+def test_mixed_object_column_in_pandas():
+    df = pd.DataFrame({"c": [1, "x"], "d": ["2025-01-01"] * 2, "a": [1, 2]}, dtype=object)
+    with pytest.raises(InputError, match="pandas DataFrame: a column mixes"):
+        read_transactions(df, "c", "d", "a")
+
+
+def test_cp1252_bytes_after_the_sampled_start(tmp_path):
+    path = tmp_path / "late.csv"
+    path.write_bytes(b"id,d,a,city\n" + b"1,2025-01-01,2,Paris\n" * 60_000
+                     + b"2,2025-01-02,3,Besan\xe7on\n")
+    tx = read_transactions(path, "id", "d", "a")
+    assert len(tx) == 60_001 and col(tx, "city")[-1] == "Besançon"
+
+
+def test_whitespace_lines_wider_than_the_header_keep_every_field(tmp_path):
+    path = write(tmp_path / "w.txt", "id date amount\n1 20250101 5\n2 20250102 6 promo\n")
+    tx = read_transactions(path, "id", "date", "amount")
+    assert tx.columns == ["customer_id", "ts", "amount", "column3"]
+    assert col(tx, "column3") == [None, "promo"]
+
+
+def test_line_with_too_many_fields(tmp_path):
+    path = write(tmp_path / "ragged.csv", "id,date,amount\n1,2025-01-01,4\n\n2,2025-01-01,5,9\n")
+    with pytest.raises(InputError, match=r"ragged.csv, line 4: 4 fields separated by ','.*has 3"):
+        read_transactions(path, "id", "date", "amount")
+    short = write(tmp_path / "short.csv", "id,date,amount\n1,2025-01-01\n")
+    with pytest.raises(InputError, match=r"short.csv, line 2, column 'amount': missing amount"):
+        read_transactions(short, "id", "date", "amount")

@@ -159,6 +159,30 @@ def test_next_purchase_time_beyond_the_exact_horizon(scale):
     assert np.isinf(m.next_purchase_time(row, q=(0.999,)).iloc[0, 0])
 
 
+def test_repeated_histories_and_per_customer_horizons(model, fitted):
+    """Predictions are computed per distinct row and mapped back: same values, same index."""
+    data = pd.DataFrame(
+        {"frequency": [2, 0, 2, 5, 2], "recency": [3, 0, 3, 6, 3], "T": [6, 6, 6, 6, 6]},
+        index=pd.Index(["a", "b", "c", "d", "e"], name="customer"),
+    )
+    t = np.array([5, 5, 1, 2, 5])
+    together = model.expected_purchases(t, data)
+    assert list(together.index) == list(data.index)
+    for i in range(len(data)):
+        alone = model.expected_purchases(int(t[i]), data.iloc[[i]]).iloc[0]
+        assert together.iloc[i] == pytest.approx(alone, rel=1e-12)
+    assert together["a"] == together["e"] != together["c"]
+    ranged = fitted.p_alive(data, interval=0.9)
+    assert list(ranged.index) == list(data.index) and list(ranged.columns) == [
+        "mean",
+        "low",
+        "high",
+    ]
+    point = fitted.p_alive(data)
+    assert (ranged["low"] <= point).all() and (point <= ranged["high"]).all()
+    assert ranged.loc["a", "mean"] == ranged.loc["e", "mean"]
+
+
 def test_extreme_customers_are_finite(model):
     n = np.array([1, 10, 100, 1000])
     rows = [(0, 0, t) for t in n] + [

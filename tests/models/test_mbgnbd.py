@@ -84,6 +84,20 @@ def test_reference_values_of_lifetimes(model):
     )
 
 
+def test_integer_parameter_differences_do_not_break_the_hypergeometric():
+    """r = 1, a = 2 makes c-a-b an integer, where scipy's hyp2f1 returns nan/inf near z = 1."""
+    m = MBGNBD.from_params(r=1.0, alpha=2.0, a=2.0, b=1.0)
+    data = pd.DataFrame({"frequency": [100], "recency": [30.0], "T": [39.0]})
+    r, alpha, a, b, x, T, t = 1.0, 2.0, 2.0, 1.0, 100, 39.0, 1000.0
+    shape, rate = r + x, alpha + T
+    integrand = lambda p: (
+        -np.expm1(-shape * np.log1p(p * t / rate)) / p * stats.beta.pdf(p, a, b + x + 1)
+    )
+    given_alive = integrate.quad(integrand, 0, 1, limit=200, epsrel=1e-11)[0]
+    expected = m.p_alive(data).iloc[0] * given_alive
+    assert m.expected_purchases(t, data).iloc[0] == pytest.approx(expected, rel=1e-7)
+
+
 def test_pmf_is_consistent_with_expectation(model):
     data = pd.DataFrame({"frequency": [0, 3, 12], "recency": [0, 20.0, 35], "T": [38.0] * 3})
     n = np.arange(400)[:, None]

@@ -18,6 +18,11 @@ lifetimes' ``summary_data_from_transaction_data(freq="W")`` instead merges purch
 calendar *week* and rounds times to whole weeks; its ``freq="D", freq_multiplier=7``
 gives what ltvkit gives with ``freq="W"``.
 
+On the bundled CDNOW sample, :func:`calibration_holdout` with calibration end 1997-09-30
+reproduces ``cdnow_customers_summary.csv`` customer by customer, and ``monetary_value``
+matches the published ``zbar`` to half a cent: the published file rounds exact halves up
+(22.345 → 22.35) where the binary float rounds down (22.34), 70 customers in all.
+
 All grouping runs in DuckDB SQL (through :mod:`ltvkit.engines.duckdb`); pandas only
 holds the per-customer result.
 """
@@ -36,7 +41,7 @@ from ltvkit.data.transactions import read_transactions
 from ltvkit.engines import duckdb as engine
 from ltvkit.errors import InputError
 
-__all__ = ["rfm_summary", "calibration_holdout", "summary_statistics", "FREQ_DAYS"]
+__all__ = ["FREQ_DAYS", "calibration_holdout", "rfm_summary", "summary_statistics"]
 
 FREQ_DAYS: dict[str, float] = {"D": 1.0, "W": 7.0, "M": 365.25 / 12}
 """Length of one time unit in days (a month is 365.25/12 days, never 30)."""
@@ -138,7 +143,11 @@ def calibration_holdout(
     pandas.DataFrame
         The :func:`rfm_summary` columns computed on the calibration period, plus
         ``frequency_holdout`` (purchase periods in the holdout), ``monetary_value_holdout``
-        (their mean amount, 0 when none) and ``duration_holdout`` (holdout length).
+        (their mean amount, a period's amounts summed as in calibration, 0 when none; so
+        ``frequency_holdout * monetary_value_holdout`` is the holdout revenue) and
+        ``duration_holdout`` (holdout length). lifetimes' ``calibration_and_holdout_data``
+        averages holdout *rows* instead; the other columns match it (``freq="D",
+        freq_multiplier=7`` there for ``freq="W"`` here).
 
     Examples
     --------
@@ -196,7 +205,7 @@ def summary_statistics(summary: pd.DataFrame) -> dict[str, Any]:
     dict
         ``customers``, ``orders``, ``repeat_customers`` and ``repeat_share``, ``first_date``
         and ``last_date`` (ISO), ``observation_end``, ``freq``, ``mean_frequency``, and with
-        amounts ``revenue`` and ``mean_monetary_value`` (over repeat customers, NaN if none);
+        amounts ``revenue`` and ``mean_monetary_value`` (over repeat customers, None if none);
         plain Python numbers, ready for JSON.
 
     Examples
@@ -211,7 +220,7 @@ def summary_statistics(summary: pd.DataFrame) -> dict[str, Any]:
     """
     repeat = summary["frequency"] > 0
     stats: dict[str, Any] = {
-        "customers": int(len(summary)),
+        "customers": len(summary),
         "orders": int(summary["n_orders"].sum()),
         "repeat_customers": int(repeat.sum()),
         "repeat_share": float(repeat.mean()) if len(summary) else 0.0,
@@ -224,7 +233,7 @@ def summary_statistics(summary: pd.DataFrame) -> dict[str, Any]:
     if "total_revenue" in summary.columns:
         stats["revenue"] = float(summary["total_revenue"].sum())
         stats["mean_monetary_value"] = (
-            float(summary.loc[repeat, "monetary_value"].mean()) if repeat.any() else float("nan")
+            float(summary.loc[repeat, "monetary_value"].mean()) if repeat.any() else None
         )
     return stats
 

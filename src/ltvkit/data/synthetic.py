@@ -35,7 +35,7 @@ import pandas as pd
 
 from ltvkit.errors import InputError
 
-__all__ = ["simulate_transactions", "DEFAULT_PARAMS", "DEFAULT_SPEND"]
+__all__ = ["DEFAULT_PARAMS", "DEFAULT_SPEND", "simulate_transactions"]
 
 DEFAULT_PARAMS: dict[str, dict[str, float]] = {
     # CDNOW estimates, weeks (Fader, Hardie & Lee 2005)
@@ -60,7 +60,8 @@ def simulate_transactions(
     channels: Mapping[str, float] | None = None,
     seed: int | None = 0,
     return_truth: bool = False,
-) -> pd.DataFrame | tuple[pd.DataFrame, pd.DataFrame]:
+    as_transactions: bool = False,
+) -> Any:
     """Simulate a transaction log (one row a purchase) for ``n_customers`` new customers.
 
     Parameters
@@ -87,10 +88,13 @@ def simulate_transactions(
         Seed of the random generator; the same seed gives the same log.
     return_truth : bool
         Also return the per-customer truth (see Returns).
+    as_transactions : bool
+        Return the log as validated :class:`~ltvkit.Transactions` (through
+        :func:`~ltvkit.read_transactions`) instead of a DataFrame.
 
     Returns
     -------
-    pandas.DataFrame or (pandas.DataFrame, pandas.DataFrame)
+    pandas.DataFrame, Transactions, or a tuple (log, truth)
         The log: ``customer_id`` (int64 from 1), ``ts`` (UTC), ``amount`` (rounded to
         cents), optionally ``channel``; sorted by customer then time. With
         ``return_truth``, also a frame indexed by ``customer_id`` with ``first_purchase``,
@@ -156,10 +160,16 @@ def simulate_transactions(
         chosen = rng.choice(len(names), size=n, p=shares)
         log["channel"] = pd.Categorical.from_codes(chosen[owner], categories=names)
         truth["channel"] = pd.Categorical.from_codes(chosen, categories=names)
+    first_ts = ts[starts]
+    if as_transactions:
+        from ltvkit.data.transactions import read_transactions
+
+        amount = "amount" if spend is not None else None
+        log = read_transactions(log, customer="customer_id", date="ts", amount=amount)
     if not return_truth:
         return log
     table = pd.DataFrame(truth, index=pd.RangeIndex(1, n + 1, name="customer_id"))
-    table.insert(0, "first_purchase", log["ts"].to_numpy()[starts])
+    table.insert(0, "first_purchase", pd.Series(first_ts, index=table.index))
     return log, table
 
 

@@ -1,4 +1,4 @@
-"""Read a transaction log from a file, a data frame or a DuckDB query into validated ``Transactions``.
+"""Read a transaction log from a file, a frame or a DuckDB query into validated ``Transactions``.
 
 One call reads CSV/TSV/whitespace text, Parquet, Excel, pandas/polars/pyarrow frames or a DuckDB
 query, detects the delimiter, header, encoding, number format and date format from the data, and
@@ -32,13 +32,14 @@ import pyarrow.compute as pc
 
 from ltvkit.errors import InputError, MissingExtraError
 
-__all__ = ["read_transactions", "Transactions", "ReadReport", "BadRow"]
+__all__ = ["BadRow", "ReadReport", "Transactions", "read_transactions"]
 
 ColumnRef = str | int | None
 _SAMPLE_BYTES = 1 << 20
 _MAX_BAD_SHOWN = 10
 _EXCEL_SUFFIXES = {".xlsx", ".xlsm"}
 _PARQUET_SUFFIXES = {".parquet", ".pq"}
+_FILE_SUFFIX = re.compile(r"\.(csv|tsv|txt|dat|parquet|pq|xlsx|xlsm)$", re.IGNORECASE)
 _SQL_START = re.compile(r"^\s*(select|from|with|table|values|\()\b", re.IGNORECASE)
 _NUMERIC_LOOKING = re.compile(r"^[\s+\-€$£]*\d[\d\s.,:/\-+TZ€$£\u00a0\u202f]*$")
 _CUSTOMER_NAMES = ("customer_id", "customer", "customerid", "client_id", "client", "id")
@@ -97,11 +98,12 @@ class ReadReport:
 
         Examples
         --------
-        >>> ReadReport("orders.csv", n_rows=10, n_kept=9, n_duplicates=1, n_after_end=1).messages()
-        ... # doctest: +NORMALIZE_WHITESPACE
-        ['Read 10 rows from orders.csv and kept 9.',
-         '1 row is an exact duplicate of an earlier row; duplicates were kept (remove them first if they are double-counted orders).',
-         '1 row dated after the observation end was excluded.']
+        >>> report = ReadReport("orders.csv", n_rows=10, n_kept=9, n_after_end=1, n_returns=2)
+        >>> for message in report.messages():
+        ...     print(message)
+        Read 10 rows from orders.csv and kept 9.
+        2 rows have a negative amount (returns or refunds); they were kept.
+        1 row dated after the observation end was excluded.
         """
         out = [f"Read {self.n_rows:,} rows from {self.source} and kept {self.n_kept:,}."]
         if self.n_bad:
@@ -260,12 +262,12 @@ def _open(source: Any, con: duckdb.DuckDBPyConnection, opts: dict[str, Any],
         if suffix in _PARQUET_SUFFIXES:
             return _open_parquet(path, con)
         if suffix in _EXCEL_SUFFIXES:
-            return _open_frame(_excel_table(path, opts, refs), "row", con, path.name, excel=True)
+            table, header = _excel_table(path, opts, refs)
+            return _open_frame(table, con, path.name, first_row=2 if header else 1)
         return _open_text(path, con, opts, refs)
     if isinstance(source, str):
-        return _open_frame(_query_table(source, opts.get("connection")), "row", con,
-                           _short(source))
-    return _open_frame(_frame_table(source), "row", con, _frame_name(source))
+        return _open_frame(_query_table(source, opts.get("connection")), con, _short(source))
+    return _open_frame(_frame_table(source), con, _frame_name(source))
 
 
 def _short(query: str) -> str:
@@ -274,7 +276,7 @@ def _short(query: str) -> str:
 
 
 def _is_query(source: Any, opts: dict[str, Any]) -> bool:
-    if not isinstance(source, str) or _is_file(source):
+    if not isinstance(source, str) or _is_file(source) or _FILE_SUFFIX.search(source):
         return False
     if _SQL_START.match(source):
         return True
@@ -296,14 +298,19 @@ def _is_file(text: str) -> bool:
 def _query_table(query: str, connection: Any) -> pa.Table:
     con = connection if connection is not None else _connect()
     sql = query if _SQL_START.match(query) else f"SELECT * FROM {query}"
-    with _duckdb_errors(_short(query)):
-        return con.sql(sql).to_arrow_table()
+    try:
+        with _duckdb_errors(_short(query)):
+            return con.sql(sql).to_arrow_table()
+    finally:
+        if connection is None:
+            con.close()
 
 
 def _frame_name(frame: Any) -> str:
     module = type(frame).__module__.split(".")[0]
-    return {"pandas": "pandas DataFrame", "polars": "polars DataFrame",
-            "pyarrow": "pyarrow Table", "duckdb": "DuckDB relation"}.get(module, type(frame).__name__)
+    names = {"pandas": "pandas DataFrame", "polars": "polars DataFrame",
+             "pyarrow": "pyarrow Table", "duckdb": "DuckDB relation"}
+    return names.get(module, type(frame).__name__)
 
 
 def _frame_table(frame: Any) -> pa.Table:
@@ -313,7 +320,11 @@ def _frame_table(frame: Any) -> pa.Table:
         return pa.Table.from_batches([frame])
     module = type(frame).__module__.split(".")[0]
     if module == "pandas" and hasattr(frame, "columns"):
-        return pa.Table.from_pandas(frame, preserve_index=False)
+        try:
+            return pa.Table.from_pandas(frame, preserve_index=False)
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+            raise InputError(f"pandas DataFrame: a column mixes kinds of values ({exc}); convert "
+                             "it to one type first, e.g. df[col].astype(str)") from exc
     if module == "polars" and hasattr(frame, "to_arrow"):
         return frame.to_arrow()
     if module == "duckdb" and hasattr(frame, "to_arrow_table"):
@@ -327,13 +338,13 @@ def _describe(con: duckdb.DuckDBPyConnection) -> tuple[list[str], list[str]]:
     return [r[0] for r in rows], [r[1] for r in rows]
 
 
-def _open_frame(table: pa.Table, unit: str, con: duckdb.DuckDBPyConnection, name: str,
-                excel: bool = False) -> _Source:
+def _open_frame(table: pa.Table, con: duckdb.DuckDBPyConnection, name: str,
+                first_row: int = 0) -> _Source:
+    """Register an Arrow table; bad rows are shown as positions counted from ``first_row``."""
     con.register("src", table)
     columns, types = _describe(con)
-    locate = (lambda idx: idx + 2) if excel else (lambda idx: idx)
-    return _Source(name, unit, columns, types, text=False, reread="SELECT * FROM src",
-                   locate=locate)
+    return _Source(name, "row", columns, types, text=False, reread="SELECT * FROM src",
+                   locate=lambda idx: idx + first_row)
 
 
 def _open_parquet(path: Path, con: duckdb.DuckDBPyConnection) -> _Source:
@@ -359,7 +370,7 @@ def _ident(name: str) -> str:
 def _open_text(path: Path, con: duckdb.DuckDBPyConnection, opts: dict[str, Any],
                refs: Sequence[ColumnRef]) -> _Source:
     name = path.name
-    path, sample = _utf8_file(path, opts.get("encoding"))
+    path, sample = _utf8_file(path, opts.get("encoding"), opts["tmpdir"])
     if len(sample) >= _SAMPLE_BYTES // 4:  # the last sampled line may be cut
         sample = sample[: sample.rfind("\n") + 1]
     lines = [ln for ln in sample.splitlines() if ln.strip()][:200]
@@ -373,21 +384,53 @@ def _open_text(path: Path, con: duckdb.DuckDBPyConnection, opts: dict[str, Any],
     if header is None:
         header = any(isinstance(r, str) for r in refs) or _looks_like_header(rows)
     names = [n.lstrip("\ufeff").strip() for n in rows[0]] if header else None
-    if whitespace:
-        scan = _whitespace_scan(path, sample, header, names, max(len(r) for r in rows))
-    else:
-        scan = (f"read_csv({_lit(str(path))}, delim={_lit(sep)}, header={str(header).lower()}, "
-                "all_varchar=true, null_padding=true, strict_mode=false, encoding='utf-8')")
-    with _duckdb_errors(name):
-        con.execute(f"CREATE TABLE src AS SELECT * FROM {scan}").fetchall()
-        columns, types = _describe(con)
+
+    def scan_of(file: Path) -> str:
+        if whitespace:
+            return _whitespace_lists(file, sample, header)
+        return (f"read_csv({_lit(str(file))}, delim={_lit(sep)}, header={str(header).lower()}, "
+                "all_varchar=true, null_padding=true, strict_mode=false, encoding='utf-8', "
+                "skip=0, comment='')")
+
+    scan = scan_of(path)
+    try:
+        con.execute(f"CREATE TABLE raw AS SELECT * FROM {scan}").fetchall()
+    except duckdb.Error as exc:
+        if opts.get("encoding") or "unicode" not in str(exc).lower():
+            raise InputError(_csv_error(name, path, sep, len(rows[0]), exc)) from exc
+        # valid UTF-8 at the start only: fall back to cp1252 for the whole file
+        path = _utf8_file(path, "cp1252", opts["tmpdir"])[0]
+        scan = scan_of(path)
+        with _duckdb_errors(name):
+            con.execute(f"CREATE TABLE raw AS SELECT * FROM {scan}").fetchall()
+    fields = "*"
+    if whitespace:  # one column a field, as many as the widest line
+        width = con.execute("SELECT max(len(f)) FROM raw").fetchall()[0][0] or 0
+        names = (names or [])[:width]
+        names += [f"column{i}" for i in range(len(names), width)]
+        fields = ", ".join(f"f[{i + 1}] AS {_ident(n)}" for i, n in enumerate(names))
+    con.execute(f"CREATE VIEW src AS SELECT {fields} FROM raw").fetchall()
+    columns, types = _describe(con)
     return _Source(name, "line", columns, types, text=True,
-                   reread=f"SELECT * FROM {scan}",
+                   reread=f"SELECT {fields} FROM {scan}",
                    locate=lambda idx: _data_lines(path, header)[idx], has_header=header)
 
 
-def _utf8_file(path: Path, encoding: str | None) -> tuple[Path, str]:
-    """Return a UTF-8 readable path (transcoding cp1252/other files into a temp copy) and a sample."""
+def _csv_error(name: str, path: Path, sep: str, width: int, exc: duckdb.Error) -> str:
+    """Message for a file DuckDB cannot parse, naming the first line with too many fields."""
+    with open(path, encoding="utf-8", errors="replace", newline="") as fh:
+        reader = csv.reader(fh, delimiter=sep)
+        for row in reader:
+            if len(row) > width:
+                return (f"{name}, line {reader.line_num}: {len(row)} fields separated by {sep!r} "
+                        f"where the first line has {width}: {sep.join(row)!r}. Fix that line "
+                        "(quote values that contain the delimiter), or pass sep= if the "
+                        "delimiter was detected wrongly")
+    return f"{name}: could not read the data: {str(exc).strip()}"
+
+
+def _utf8_file(path: Path, encoding: str | None, tmpdir: Path) -> tuple[Path, str]:
+    """A UTF-8 readable path (cp1252 or other files are transcoded into ``tmpdir``) and a sample."""
     with open(path, "rb") as fh:
         head = fh.read(_SAMPLE_BYTES)
     if encoding is None:
@@ -397,25 +440,22 @@ def _utf8_file(path: Path, encoding: str | None) -> tuple[Path, str]:
             encoding = "cp1252"
     if codecs.lookup(encoding).name in ("utf-8", "utf-8-sig"):
         return path, head.decode(encoding, errors="replace")
-    tmpdir = Path(tempfile.mkdtemp(prefix="ltvkit-"))
     target = tmpdir / path.name
     try:
         with open(path, encoding=encoding, newline="") as src, \
                 open(target, "w", encoding="utf-8", newline="") as dst:
-            for chunk in iter(lambda: src.read(_SAMPLE_BYTES), ""):
-                dst.write(chunk)
+            dst.writelines(iter(lambda: src.read(_SAMPLE_BYTES), ""))
     except UnicodeDecodeError as exc:
         raise InputError(f"{path.name}: cannot decode the file as UTF-8 or {encoding}; pass "
                          "encoding= (for example encoding='latin-1')") from exc
-    _TEMP_DIRS.append(tmpdir)
     return target, target.read_text(encoding="utf-8")[:_SAMPLE_BYTES]
 
 
-_TEMP_DIRS: list[Path] = []
-
-
 def _sniff_sep(lines: list[str]) -> str:
-    """Pick the delimiter giving the same (largest) number of fields on every sampled line."""
+    """The delimiter giving the same (largest) number of fields on every sampled line.
+
+    Failing that, runs of white space when every line has several fields, else a comma.
+    """
     best, best_n = None, 1
     for sep in ("\t", ";", "|", ","):
         counts = {len(r) for r in csv.reader(lines, delimiter=sep)}
@@ -423,8 +463,7 @@ def _sniff_sep(lines: list[str]) -> str:
             best, best_n = sep, n
     if best is not None:
         return best
-    counts = {len(ln.split()) for ln in lines}
-    if len(counts) == 1 and counts.pop() > 1:
+    if all(len(ln.split()) > 1 for ln in lines):
         return "whitespace"
     return ","
 
@@ -437,21 +476,18 @@ def _looks_like_header(rows: list[list[str]]) -> bool:
     return first < rest
 
 
-def _whitespace_scan(path: Path, sample: str, header: bool, names: list[str] | None,
-                     width: int) -> str:
-    """SQL reading each line as one string and splitting it on runs of white space."""
+def _whitespace_lists(path: Path, sample: str, header: bool) -> str:
+    """SQL reading each non-blank line as the list of its white-space separated fields."""
     skip = 0
     if header:
         for skip, line in enumerate(sample.split("\n"), start=1):
             if line.strip():
                 break
-    names = names or [f"column{i}" for i in range(width)]
-    fields = ", ".join(f"f[{i + 1}] AS {_ident(n)}" for i, n in enumerate(names))
     lines = (f"read_csv({_lit(str(path))}, columns={{'line': 'VARCHAR'}}, delim='\x01', "
              f"quote='', escape='', header=false, auto_detect=false, skip={skip}, "
              "strict_mode=false, encoding='utf-8')")
-    return (f"(SELECT {fields} FROM (SELECT string_split_regex(trim(line, ' \t\r'), '\\s+') AS f "
-            f"FROM {lines} WHERE line IS NOT NULL))")
+    return (f"(SELECT string_split_regex(trim(line, ' \t\r'), '\\s+') AS f "
+            f"FROM {lines} WHERE line IS NOT NULL)")
 
 
 def _data_lines(path: Path, header: bool) -> np.ndarray:
@@ -470,7 +506,9 @@ def _data_lines(path: Path, header: bool) -> np.ndarray:
 # ---- Excel
 
 
-def _excel_table(path: Path, opts: dict[str, Any], refs: Sequence[ColumnRef]) -> pa.Table:
+def _excel_table(path: Path, opts: dict[str, Any],
+                 refs: Sequence[ColumnRef]) -> tuple[pa.Table, bool]:
+    """The sheet as an Arrow table (one type per column, else text) and whether it had a header."""
     try:
         import openpyxl
     except ImportError as exc:  # pragma: no cover - depends on the environment
@@ -478,16 +516,13 @@ def _excel_table(path: Path, opts: dict[str, Any], refs: Sequence[ColumnRef]) ->
             from exc
     book = openpyxl.load_workbook(path, read_only=True, data_only=True)
     try:
-        sheet = opts.get("sheet")
-        if sheet is None:
-            ws = book.worksheets[0]
-        elif isinstance(sheet, int):
-            ws = book.worksheets[sheet]
-        elif sheet in book.sheetnames:
-            ws = book[sheet]
-        else:
-            raise InputError(f"{path.name}: no sheet {sheet!r}; sheets: {book.sheetnames}")
-        rows = [r for r in ws.iter_rows(values_only=True)]
+        sheet = opts.get("sheet") or 0
+        try:
+            ws = book.worksheets[sheet] if isinstance(sheet, int) else book[sheet]
+        except (IndexError, KeyError) as exc:
+            raise InputError(f"{path.name}: no sheet {sheet!r}; the sheets are "
+                             f"{book.sheetnames}") from exc
+        rows = list(ws.iter_rows(values_only=True))
     finally:
         book.close()
     while rows and all(v is None for v in rows[-1]):
@@ -504,7 +539,7 @@ def _excel_table(path: Path, opts: dict[str, Any], refs: Sequence[ColumnRef]) ->
              if header else [f"column{i}" for i in range(width)])
     body = rows[1:] if header else rows
     cols = [_excel_column([r[i] if i < len(r) else None for r in body]) for i in range(width)]
-    return pa.table(dict(zip(names, cols)))
+    return pa.table(dict(zip(names, cols))), header
 
 
 def _excel_column(values: list[Any]) -> pa.Array:
@@ -565,7 +600,12 @@ def _customer_expr(col: str, typ: str, text: bool) -> str:
         return f"CAST({c} AS BIGINT)"
     if not text and typ in _FLOAT_TYPES:
         return f"CASE WHEN {c} = round({c}) THEN TRY_CAST({c} AS BIGINT) END"
-    return f"NULLIF(trim(CAST({c} AS VARCHAR)), '')"
+    return f"NULLIF({_trimmed(f'CAST({c} AS VARCHAR)')}, '')"
+
+
+def _trimmed(v: str) -> str:
+    """``trim(v)`` computed only for values that need it (trimming every value is slow)."""
+    return f"CASE WHEN starts_with({v}, ' ') OR ends_with({v}, ' ') THEN trim({v}) ELSE {v} END"
 
 
 def _amount_expr(col: str, typ: str, text: bool, con: duckdb.DuckDBPyConnection,
@@ -581,13 +621,12 @@ def _amount_expr(col: str, typ: str, text: bool, con: duckdb.DuckDBPyConnection,
     clean = f"regexp_replace({raw}, '[\\s\u00a0\u202f€$£¥]', '', 'g')"
     if decimal is None:
         decimal = _detect_decimal(con, raw, src, col)
-    if decimal not in (".", ","):
-        raise InputError(f"decimal={decimal!r}: use '.' or ','")
     thousands = "," if decimal == "." else "."
     t, d = re.escape(thousands), re.escape(decimal)
     shape = rf"[-+]?(\d{{1,3}}({t}\d{{3}})+|\d*)({d}\d*)?([eE][-+]?\d+)?"
     fast = (f"TRY_CAST({raw} AS DOUBLE)" if decimal == "." else
-            f"CASE WHEN NOT contains({raw}, '.') THEN TRY_CAST(replace({raw}, ',', '.') AS DOUBLE) END")
+            f"CASE WHEN NOT contains({raw}, '.') "
+            f"THEN TRY_CAST(replace({raw}, ',', '.') AS DOUBLE) END")
     slow = (f"CASE WHEN regexp_full_match({clean}, '{shape}') THEN TRY_CAST(replace(replace("
             f"{clean}, '{thousands}', ''), ',', '.') AS DOUBLE) END")
     example = "1,234.50" if decimal == "." else "1 234,50"
@@ -656,7 +695,7 @@ def _date_expr(col: str, typ: str, text: bool, con: duckdb.DuckDBPyConnection, s
         return c, "date", True
     if not text and typ in _TIME_TYPES:
         return f"CAST({c} AS TIMESTAMP)", "date", False
-    raw = f"trim(CAST({c} AS VARCHAR))"
+    raw = _trimmed(f"CAST({c} AS VARCHAR)")
     if date_format is not None:
         return _strptime(raw, [date_format]), date_format, "%z" in date_format
     with _duckdb_errors(src.name):
@@ -844,54 +883,66 @@ def read_transactions(
         return source
     if on_bad_rows not in ("raise", "skip"):
         raise InputError(f"on_bad_rows={on_bad_rows!r}: use 'raise' or 'skip'")
+    if decimal not in (None, ".", ","):
+        raise InputError(f"decimal={decimal!r}: use '.' or ','")
     end, bound = _parse_end(observation_end)
     opts = {"sep": sep, "header": header, "encoding": encoding, "sheet": sheet,
             "connection": connection}
     con = _connect()
     try:
-        src = _open(source, con, opts, (customer, date, amount))
-        table, report = _read(src, con, (customer, date, amount), date_format, decimal,
-                              on_bad_rows, bound)
+        with tempfile.TemporaryDirectory(prefix="ltvkit-") as tmpdir:
+            opts["tmpdir"] = Path(tmpdir)
+            src = _open(source, con, opts, (customer, date, amount))
+            table, report = _read(src, con, (customer, date, amount), date_format, decimal,
+                                  on_bad_rows, bound)
     finally:
         con.close()
-        _cleanup()
     return Transactions(table, report, end)
 
 
-def _cleanup() -> None:
-    import shutil
+@dataclass
+class _Plan:
+    """How to parse a source: SQL per output column, where each comes from, formats used."""
 
-    while _TEMP_DIRS:
-        shutil.rmtree(_TEMP_DIRS.pop(), ignore_errors=True)
+    exprs: dict[str, str]  # output name -> SQL parsing the source column (NULL when unusable)
+    columns: dict[str, str | None]  # output name -> source column
+    formats: dict[str, str]
+    tz: bool  # whether the ts expression is TIMESTAMPTZ (else TIMESTAMP holding UTC)
+    extras: dict[str, str]  # source column -> output name
+
+
+def _plan(src: _Source, con: duckdb.DuckDBPyConnection, refs: Sequence[ColumnRef],
+          date_format: str | None, decimal: str | None) -> _Plan:
+    cust = _resolve(refs[0], "customer", src, _CUSTOMER_NAMES)
+    date = _resolve(refs[1], "date", src, _DATE_NAMES)
+    amount = _resolve(refs[2], "amount", src, ()) if refs[2] is not None else None
+    typ = dict(zip(src.columns, src.types))
+    exprs = {"customer_id": _customer_expr(cust, typ[cust], src.text)}
+    exprs["ts"], date_fmt, tz = _date_expr(date, typ[date], src.text, con, src, date_format)
+    formats = {"ts": date_fmt}
+    if amount is not None:
+        exprs["amount"], formats["amount"] = _amount_expr(amount, typ[amount], src.text, con,
+                                                          src, decimal)
+    extras = {c: f"{c}_original" if c in _OUT else c for c in src.columns
+              if c not in (cust, date, amount)}
+    return _Plan(exprs, {"customer_id": cust, "ts": date, "amount": amount}, formats, tz, extras)
 
 
 def _read(src: _Source, con: duckdb.DuckDBPyConnection, refs: Sequence[ColumnRef],
           date_format: str | None, decimal: str | None, on_bad_rows: str,
           bound: dt.datetime | None) -> tuple[pa.Table, ReadReport]:
-    cust_col = _resolve(refs[0], "customer", src, _CUSTOMER_NAMES)
-    date_col = _resolve(refs[1], "date", src, _DATE_NAMES)
-    amount_col = _resolve(refs[2], "amount", src, ()) if refs[2] is not None else None
-    typ = dict(zip(src.columns, src.types))
-    exprs = {"customer_id": _customer_expr(cust_col, typ[cust_col], src.text)}
-    exprs["ts"], date_fmt, tz = _date_expr(date_col, typ[date_col], src.text, con, src,
-                                           date_format)
-    amount_fmt = ""
-    if amount_col is not None:
-        exprs["amount"], amount_fmt = _amount_expr(amount_col, typ[amount_col], src.text, con,
-                                                   src, decimal)
-    used = {cust_col, date_col, amount_col}
-    extras = [c for c in src.columns if c not in used]
-    select = [f"{e} AS {k}" for k, e in exprs.items()]
-    select += [f"{_ident(c)} AS {_ident(c + '_original' if c in _OUT else c)}" for c in extras]
-    bad = " OR ".join(f"{k} IS NULL" for k in exprs)
-    final = ", ".join(_final(k) for k in exprs)
-    rest = "".join(f", {_ident(c + '_original' if c in _OUT else c)}" for c in extras)
-    bound_sql = "false"
+    """Parse every row in one vectorised query; look at bad rows only when there are some."""
+    plan = _plan(src, con, refs, date_format, decimal)
+    parsed = [f"{e} AS {k}" for k, e in plan.exprs.items()]
+    parsed += [f"{_ident(c)} AS {_ident(out)}" for c, out in plan.extras.items()]
+    final = ", ".join([_final(k) for k in plan.exprs] + [_ident(o) for o in plan.extras.values()])
+    bad = " OR ".join(f"{k} IS NULL" for k in plan.exprs)
+    late = "false"
     if bound is not None:
-        stamp = bound.isoformat() if tz else bound.replace(tzinfo=None).isoformat()
-        bound_sql = f"ts >= {'TIMESTAMPTZ' if tz else 'TIMESTAMP'} {_lit(stamp)}"
-    sql = (f"SELECT *, ({bad}) AS __bad, (NOT ({bad}) AND {bound_sql}) AS __late "
-           f"FROM (SELECT {final}{rest} FROM (SELECT {', '.join(select)} FROM src))")
+        stamp = bound.isoformat() if plan.tz else bound.replace(tzinfo=None).isoformat()
+        late = f"ts >= {'TIMESTAMPTZ' if plan.tz else 'TIMESTAMP'} {_lit(stamp)}"
+    sql = (f"SELECT *, ({bad}) AS __bad, (NOT ({bad}) AND {late}) AS __late "
+           f"FROM (SELECT {final} FROM (SELECT {', '.join(parsed)} FROM src))")
     with _duckdb_errors(src.name):
         table = con.sql(sql).to_arrow_table()
     n_rows = table.num_rows
@@ -899,9 +950,7 @@ def _read(src: _Source, con: duckdb.DuckDBPyConnection, refs: Sequence[ColumnRef
     n_late = pc.sum(table["__late"]).as_py() or 0
     bad_rows: tuple[BadRow, ...] = ()
     if n_bad:
-        cols = {"customer_id": cust_col, "ts": date_col, "amount": amount_col}
-        found = _locate_bad(src, con, exprs, cols, {"ts": date_fmt, "amount": amount_fmt},
-                            1 if on_bad_rows == "raise" else _MAX_BAD_SHOWN)
+        found = _locate_bad(src, con, plan, 1 if on_bad_rows == "raise" else _MAX_BAD_SHOWN)
         if on_bad_rows == "raise":
             raise InputError(_raise_message(src, *found[0], n_bad))
         bad_rows = tuple(b for _, b in found)
@@ -934,21 +983,36 @@ def _count_returns(table: pa.Table) -> int:
 
 
 def _count_duplicates(table: pa.Table) -> int:
+    """Rows equal to an earlier row in every column.
+
+    A 64-bit hash per row is sorted in numpy (much faster than a DISTINCT over all columns);
+    only rows whose hash occurs more than once are then compared exactly in DuckDB.
+    """
     if table.num_rows < 2:
         return 0
     con = _connect()
     try:
         con.register("t", table)
-        distinct = con.execute("SELECT count(*) FROM (SELECT DISTINCT * FROM t)").fetchall()[0]
+        row_hash = f"hash({', '.join(_ident(c) for c in table.column_names)})"
+        hashes = np.sort(con.sql(f"SELECT {row_hash} AS h FROM t").to_arrow_table()
+                         .column("h").to_numpy())
+        repeated = np.unique(hashes[1:][hashes[1:] == hashes[:-1]])
+        if not len(repeated):
+            return 0
+        con.register("repeated", pa.table({"h": repeated}))
+        n, n_distinct = con.execute(
+            f"SELECT count(*), (SELECT count(*) FROM (SELECT DISTINCT * FROM t "
+            f"WHERE {row_hash} IN (SELECT h FROM repeated))) "
+            f"FROM t WHERE {row_hash} IN (SELECT h FROM repeated)").fetchall()[0]
     finally:
         con.close()
-    return table.num_rows - distinct[0]
+    return n - n_distinct
 
 
-def _locate_bad(src: _Source, con: duckdb.DuckDBPyConnection, exprs: dict[str, str],
-                cols: dict[str, str | None], fmts: dict[str, str],
+def _locate_bad(src: _Source, con: duckdb.DuckDBPyConnection, plan: _Plan,
                 limit: int) -> list[tuple[str, BadRow]]:
     """Re-read the source in order (one thread) to find where the first bad rows are."""
+    exprs, cols = plan.exprs, plan.columns
     parsed = ", ".join(f"{e} AS {k}" for k, e in exprs.items())
     raws = ", ".join(f"CAST({_ident(cols[k])} AS VARCHAR) AS raw_{k}" for k in exprs)
     finals = ", ".join(_final(k) for k in exprs)
@@ -969,7 +1033,8 @@ def _locate_bad(src: _Source, con: duckdb.DuckDBPyConnection, exprs: dict[str, s
         flags, values = row[1:1 + len(keys)], row[1 + len(keys):]
         k = keys[flags.index(True)]
         value = values[keys.index(k)]
-        out.append((k, BadRow(int(line), cols[k], value, _reason(k, value, fmts.get(k, "")))))
+        reason = _reason(k, value, plan.formats.get(k, ""))
+        out.append((k, BadRow(int(line), cols[k], value, reason)))
     return out
 
 

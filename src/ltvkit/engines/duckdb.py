@@ -27,7 +27,7 @@ import pyarrow as pa
 
 from ltvkit.errors import InputError, LtvError
 
-__all__ = ["connect", "session", "register", "query_arrow", "query_df", "translate_errors"]
+__all__ = ["connect", "query_arrow", "query_df", "register", "session", "translate_errors"]
 
 DEFAULT_THREADS = 2
 

@@ -36,11 +36,13 @@ from scipy.special import betaln, digamma, gammaln, logsumexp
 
 from ltvkit.errors import InputError
 from ltvkit.models.base import Columns, PurchaseModel, _check_rows
-from ltvkit.models.mbgnbd import _across_one, _quantile_levels
+from ltvkit.models.mbgnbd import _quantile_levels
 
 #: opportunities summed exactly by next_purchase_time; farther ones are integrated on a grid
 _HORIZON = 2000
 _GRID = 1000
+#: within this distance of 1, gamma's removable singularity is bridged by interpolation
+_GAP = 1e-4
 
 
 class BGBB(PurchaseModel):
@@ -120,13 +122,13 @@ class BGBB(PurchaseModel):
         B(gamma, delta+n+1)/B(gamma, delta) / L``. Same as ``p_alive_at(1)``; ``p_alive_at(0)``
         is the (larger) probability of having been alive at the last observed opportunity ``n``.
         """
-        return self._predict(_p_alive_at, data, interval, t=np.asarray(1.0))
+        return self._predict_distinct(_p_alive_at, data, interval, t=np.asarray(1.0))
 
     def p_alive_at(
         self, t: Any, data: Any = None, interval: float | None = None
     ) -> pd.Series | pd.DataFrame:
         """Probability that each customer is alive at opportunity ``n + t`` (FHS eq. A10)."""
-        return self._predict(_p_alive_at, data, interval, t=_opportunities(t))
+        return self._predict_distinct(_p_alive_at, data, interval, t=_opportunities(t))
 
     def expected_purchases(
         self, t: Any, data: Any = None, interval: float | None = None
@@ -137,7 +139,7 @@ class BGBB(PurchaseModel):
         the sum in the closed form ``delta'/(gamma-1) [1 - Gamma(gamma+delta')Gamma(1+delta'+t) /
         (Gamma(gamma+delta'+t)Gamma(1+delta'))]`` with ``delta' = delta+n``.
         """
-        return self._predict(_expected_purchases, data, interval, t=_opportunities(t))
+        return self._predict_distinct(_expected_purchases, data, interval, t=_opportunities(t))
 
     def purchase_probability(self, n: Any, t: Any, data: Any = None) -> pd.Series:
         """Probability of exactly ``n`` purchases in each customer's next ``t`` opportunities.
@@ -146,7 +148,7 @@ class BGBB(PurchaseModel):
         + [n = 0] (1 - P(alive at n))``
         where ``P_new`` is FHS eq. 7 (see :meth:`purchase_probability_new`).
         """
-        return self._predict(
+        return self._predict_distinct(
             _purchase_probability, data, None, k=_opportunities(n, "n"), t=_opportunities(t)
         )
 
@@ -170,12 +172,27 @@ class BGBB(PurchaseModel):
         """
         qs = _quantile_levels(q)
         d, index = self._data_and_index(data)
-        keys, inverse = np.unique(
-            np.column_stack([d[c] for c in self.data_columns]), axis=0, return_inverse=True
-        )
-        distinct = dict(zip(self.data_columns, keys.T))
-        out = _next_purchase_quantiles(self._params, distinct, qs)[inverse.ravel()]
+        codes, first = _distinct_rows(d)
+        distinct = {c: v[first] for c, v in d.items()}
+        out = _next_purchase_quantiles(self._params, distinct, qs)[codes]
         return pd.DataFrame(out, index=index, columns=[f"q{100 * v:g}" for v in qs])
+
+    def _predict_distinct(
+        self, fn: Any, data: Any, interval: float | None, **kwargs: np.ndarray
+    ) -> pd.Series | pd.DataFrame:
+        """:meth:`_predict` on the distinct (frequency, recency, T, per-row arguments) rows only.
+
+        The formulas build (rows x opportunities) arrays, and discrete-time histories repeat a
+        lot, so predictions are computed once per distinct row and mapped back to customers.
+        """
+        d, index = self._data_and_index(data)
+        per_row = {k: np.broadcast_to(v, index.shape) for k, v in kwargs.items() if v.ndim}
+        codes, first = _distinct_rows({**d, **per_row})
+        distinct = pd.DataFrame({c: v[first] for c, v in d.items()})
+        kwargs.update({k: v[first] for k, v in per_row.items()})
+        out = self._predict(fn, distinct, interval, **kwargs).iloc[codes]
+        out.index = index
+        return out
 
     # ------------------------------------------------------------------ a new customer
     def expected_purchases_new(self, t: Any, interval: float | None = None) -> Any:
@@ -263,6 +280,25 @@ def _survival_sum(ga: float, de: Any, t: Any) -> np.ndarray:
     with G(u) = Gamma(u)/Gamma(ga-1+u)."""
     log_ratio = (gammaln(1 + de + t) - gammaln(ga + de + t)) - (gammaln(1 + de) - gammaln(ga + de))
     return -de * np.expm1(log_ratio) / (ga - 1.0)
+
+
+def _distinct_rows(columns: Columns) -> tuple[np.ndarray, np.ndarray]:
+    """Code of each row's distinct value combination, and the position of each code's first row."""
+    frame = pd.DataFrame(columns)
+    codes = frame.groupby(list(frame.columns), sort=False).ngroup().to_numpy()
+    return codes, np.flatnonzero(~frame.duplicated().to_numpy())
+
+
+def _across_one(fn: Any, value: float) -> np.ndarray:
+    """``fn(value)`` for a function analytic in ``value`` but written with a ``1/(value-1)``.
+
+    Closer than 1e-4 to 1 the closed form cancels catastrophically, so the value is linearly
+    interpolated between ``fn(1 - 1e-4)`` and ``fn(1 + 1e-4)`` (error of order 1e-8).
+    """
+    if abs(value - 1.0) >= _GAP:
+        return fn(value)
+    share = (value - (1.0 - _GAP)) / (2 * _GAP)
+    return (1.0 - share) * fn(1.0 - _GAP) + share * fn(1.0 + _GAP)
 
 
 def _pmf_new(k: np.ndarray, t: np.ndarray, al: Any, be: Any, ga: float, de: Any) -> np.ndarray:

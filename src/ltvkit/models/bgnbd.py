@@ -22,7 +22,7 @@ Euler transformation, which leaves only one large parameter (``c``) and keeps Sc
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 import numpy as np
 import pandas as pd
@@ -41,37 +41,66 @@ _A_NEAR_ONE = 1e-6
 # ----------------------------------------------------------------------------------------------
 # likelihood (FHL 2005 eq. 6; log space as in Hardie note 027)
 # ----------------------------------------------------------------------------------------------
-def _log_terms(params: Array, x: Array, tx: Array, T: Array) -> tuple[Array, Array, Array]:
-    """Return ``(log A, log term1, log term2)`` with ``L = A * (term1 + term2)``; term2 = 0 when x = 0."""
+class _Rows:
+    """Likelihood data with each column's distinct values and codes.
+
+    Special functions then run once per distinct value (a frequency takes ~100 values, T and t_x
+    a few hundred in day-granular data) instead of once per row; the per-row work left is a
+    few gathers and one ``logaddexp``. The last evaluated terms are memoised, since the optimizer
+    asks for the value and the gradient at the same parameters.
+    """
+
+    def __init__(self, x: Array, tx: Array, T: Array) -> None:
+        self.source = (x, tx, T)
+        self.x = x
+        (self.ix, self.ux), (self.itx, self.utx), (self.iT, self.uT) = (
+            pd.factorize(v) for v in (x, tx, T))
+        self.repeat = x > 0
+        # x = 0 rows have no second term; 1 keeps b + x - 1 > 0 there
+        self.uxs = np.where(self.ux > 0, self.ux, 1.0)
+        self._memo: tuple[bytes, tuple[Array, Array]] | None = None
+
+    def terms(self, params: Array) -> tuple[Array, Array]:
+        """Per-row log-likelihood and the share of its first term, ``(log L, term1 / (term1 + term2))``.
+
+        FHL 2005 eq. 6: ``L = A (term1 + term2)`` with A = G(r+x) alpha^r / G(r),
+        term1 = B(a, b+x)/B(a, b) (alpha+T)^-(r+x), term2 = [x > 0] B(a+1, b+x-1)/B(a, b)
+        (alpha+t_x)^-(r+x); the sum is taken in log space (``logaddexp``, Hardie note 027).
+        """
+        key = params.tobytes()
+        if self._memo is None or self._memo[0] != key:
+            r, alpha, a, b = params
+            ux, uxs, ix = self.ux, self.uxs, self.ix
+            log_a = (gammaln(r + ux) - gammaln(r) + r * np.log(alpha))[ix]
+            log_t1 = ((betaln(a, b + ux) - betaln(a, b))[ix]
+                      - (r + self.x) * np.log(alpha + self.uT)[self.iT])
+            log_t2 = ((betaln(a + 1, b + uxs - 1) - betaln(a, b))[ix]
+                      - (r + uxs[ix]) * np.log(alpha + self.utx)[self.itx])
+            log_t2 = np.where(self.repeat, log_t2, -np.inf)
+            log_sum = np.logaddexp(log_t1, log_t2)
+            self._memo = (key, (log_a + log_sum, np.exp(log_t1 - log_sum)))
+        return self._memo[1]
+
+
+def _log_likelihood(params: Array, rows: _Rows) -> Array:
+    return rows.terms(params)[0]
+
+
+def _gradient(params: Array, rows: _Rows) -> Array:
+    """Per-row gradient of the log-likelihood wrt (r, alpha, a, b), shape (n, 4) (digamma terms)."""
     r, alpha, a, b = params
-    log_a = gammaln(r + x) - gammaln(r) + r * np.log(alpha)
-    log_t1 = betaln(a, b + x) - betaln(a, b) - (r + x) * np.log(alpha + T)
-    repeat = x > 0
-    xs = np.where(repeat, x, 1.0)  # keeps b + x - 1 > 0 on rows where term2 is masked out
-    log_t2 = betaln(a + 1, b + xs - 1) - betaln(a, b) - (r + xs) * np.log(alpha + tx)
-    return log_a, log_t1, np.where(repeat, log_t2, -np.inf)
-
-
-def _log_likelihood(params: Array, x: Array, tx: Array, T: Array) -> Array:
-    log_a, log_t1, log_t2 = _log_terms(params, x, tx, T)
-    return log_a + np.logaddexp(log_t1, log_t2)
-
-
-def _gradient(params: Array, x: Array, tx: Array, T: Array) -> Array:
-    """Per-row gradient of the log-likelihood wrt (r, alpha, a, b), shape (n, 4)."""
-    r, alpha, a, b = params
-    _, log_t1, log_t2 = _log_terms(params, x, tx, T)
-    w1 = np.exp(log_t1 - np.logaddexp(log_t1, log_t2))  # share of term1 in term1 + term2
+    w1 = rows.terms(params)[1]  # share of term1 in term1 + term2
     w2 = 1.0 - w1
-    xs = np.where(x > 0, x, 1.0)
-    psi_ab, psi_abx = digamma(a + b), digamma(a + b + x)
+    ux, ix, x = rows.ux, rows.ix, rows.x
+    psi_ab, psi_abx = digamma(a + b), digamma(a + b + ux)
+    log_T, log_tx = np.log(alpha + rows.uT)[rows.iT], np.log(alpha + rows.utx)[rows.itx]
     g = np.empty((x.shape[0], 4))
-    g[:, 0] = (digamma(r + x) - digamma(r) + np.log(alpha)
-               - w1 * np.log(alpha + T) - w2 * np.log(alpha + tx))
-    g[:, 1] = r / alpha - w1 * (r + x) / (alpha + T) - w2 * (r + x) / (alpha + tx)
-    g[:, 2] = psi_ab - psi_abx + w2 / a
-    g[:, 3] = (psi_ab - digamma(b) - psi_abx
-               + w1 * digamma(b + x) + w2 * digamma(b + xs - 1))
+    g[:, 0] = ((digamma(r + ux) - digamma(r) + np.log(alpha))[ix]
+               - w1 * log_T - w2 * log_tx)
+    g[:, 1] = r / alpha - (r + x) * (w1 / (alpha + rows.uT)[rows.iT] + w2 / (alpha + rows.utx)[rows.itx])
+    g[:, 2] = (psi_ab - psi_abx)[ix] + w2 / a
+    g[:, 3] = ((psi_ab - digamma(b) - psi_abx)[ix]
+               + w1 * digamma(b + ux)[ix] + w2 * digamma(b + rows.uxs - 1)[ix])
     return g
 
 
@@ -86,7 +115,7 @@ def _log_odds_dead(params: Array, x: Array, tx: Array, T: Array) -> Array:
     r, alpha, a, b = params
     repeat = x > 0
     xs = np.where(repeat, x, 1.0)
-    lo = np.log(a) - np.log(b + xs - 1) + (r + xs) * (np.log(alpha + T) - np.log(alpha + tx))
+    lo = np.log(a / (b + xs - 1)) + (r + xs) * np.log1p((T - tx) / (alpha + tx))
     return np.where(repeat, lo, -np.inf)
 
 
@@ -94,7 +123,7 @@ def _p_alive(params: Array, x: Array, tx: Array, T: Array) -> Array:
     return expit(-_log_odds_dead(params, x, tx, T))
 
 
-def _expected_given_alive(t: Array, A: Array, rate: Array, a: float, bx: Array, r: float, b: float) -> Array:
+def _expected_given_alive(t: Array, A: Array, rate: Array, bx: Array, a: float, r: float, b: float) -> Array:
     """E[purchases in the next t | alive now], posterior Gamma(A, rate) x Beta(a, bx).
 
     Given (lambda, p) an alive customer makes ``(1 - exp(-lambda p t)) / p`` purchases on average;
@@ -155,7 +184,7 @@ def _beta_average(log_g: Any, a: float, bx: Array, *args: Array, step: float = 0
         out[sl] = np.sum(w * g, axis=1) / np.sum(w, axis=1)
     return out
 
-def _survive_given_alive(t: Array, A: Array, rate: Array, a: float, bx: Array, r: float, b: float) -> Array:
+def _survive_given_alive(t: Array, A: Array, rate: Array, bx: Array, a: float, r: float, b: float) -> Array:
     """P(still alive after t more | alive now) = E[exp(-lambda p t)] = E_p[(1 + p t/rate)^-A].
 
     Dropout happens only right after a purchase, so given (lambda, p) surviving t more has
@@ -195,6 +224,28 @@ def _pmf_given_alive(n: Array, t: Array, A: Array, rate: Array, a: float, bx: Ar
     ns = np.where(pos, n, 1.0)
     second = np.exp(betaln(a + 1.0, bx + ns - 1.0) - betaln(a, bx)) * betainc(ns, A, q)
     return first + np.where(pos, second, 0.0)
+
+
+def _on_distinct(fn: Any, t: Any, x: Array, T: Array, params: Array) -> Array:
+    """``fn(t, A, rate, bx, a, r, b)`` once per distinct (t, x, T), mapped back to the rows.
+
+    Conditional expectations given alive depend on (x, T, t) only, and real summaries repeat
+    those a lot (T counts whole days): scoring cost then grows with distinct rows, not
+    customers. Hash-based (``pandas.factorize``; x is a whole number), no sorting.
+    """
+    r, alpha, a, b = params
+    t = np.asarray(t, dtype=float)
+    one_t = t.ndim == 0
+    t, x, T = np.broadcast_arrays(t, x, T)
+    t_codes, t_uniques = (0, [t.flat[0]]) if one_t else pd.factorize(t.ravel())
+    T_codes, T_uniques = pd.factorize(T.ravel())
+    key = (x.ravel().astype(np.int64) * len(T_uniques) + T_codes) * len(t_uniques) + t_codes
+    codes, uniques = pd.factorize(key)
+    first = np.empty(len(uniques), dtype=np.int64)
+    first[codes[::-1]] = np.arange(codes.size - 1, -1, -1)  # first row of each distinct key
+    xf, Tf, tf = x.ravel()[first], T.ravel()[first], t.ravel()[first]
+    picked = fn(tf, r + xf, alpha + Tf, b + xf, a, r, b)
+    return picked[codes].reshape(x.shape)
 
 
 def _posterior(params: Array, d: dict[str, Array]) -> tuple[Array, Array, Array]:
@@ -238,10 +289,25 @@ class BGNBD(PurchaseModel):
 
     # ---- hooks for the MLE base ----
     def _log_likelihood(self, params: Array, d: dict[str, Array]) -> Array:
-        return _log_likelihood(params, d["frequency"], d["recency"], d["T"])
+        return _log_likelihood(params, self._rows(d))
 
     def _gradient(self, params: Array, d: dict[str, Array]) -> Array:
-        return _gradient(params, d["frequency"], d["recency"], d["T"])
+        return _gradient(params, self._rows(d))
+
+    def fit(self, *args: Any, **kwargs: Any) -> Self:
+        """Fit by maximum likelihood; arguments as :meth:`ltvkit.models.base.BaseModel.fit`."""
+        try:
+            return super().fit(*args, **kwargs)
+        finally:
+            self._rows_cache = None  # free the per-fit view of the data
+
+    def _rows(self, d: dict[str, Array]) -> _Rows:
+        """Distinct-value view of ``d``, cached while the optimizer works on the same arrays."""
+        cached = getattr(self, "_rows_cache", None)
+        source = (d["frequency"], d["recency"], d["T"])
+        if cached is None or any(u is not v for u, v in zip(cached.source, source)):
+            cached = self._rows_cache = _Rows(*source)
+        return cached
 
     def _initial_params(self, d: dict[str, Array], weights: Array) -> Array:
         # rate: r/alpha = mean purchases per unit of time; dropout mean a/(a+b) ~ 0.25
@@ -267,11 +333,8 @@ class BGNBD(PurchaseModel):
 
     @staticmethod
     def _expected_purchases(params: Array, d: dict[str, Array], t: Any) -> Array:
-        r, _, a, b = params
-        A, rate, bx = _posterior(params, d)
-        t = np.broadcast_to(np.asarray(t, dtype=float), A.shape)
         alive = _p_alive(params, d["frequency"], d["recency"], d["T"])
-        return alive * _expected_given_alive(t, A, rate, a, bx, r, b)
+        return alive * _on_distinct(_expected_given_alive, t, d["frequency"], d["T"], params)
 
     def p_alive(self, data: Any = None, interval: float | None = None) -> Any:
         """P(alive at T | history) = 1 / (1 + [x>0] a/(b+x-1) ((alpha+T)/(alpha+t_x))^(r+x)).
@@ -313,10 +376,8 @@ class BGNBD(PurchaseModel):
 
     @staticmethod
     def _p_alive_at(params: Array, d: dict[str, Array], t: Any) -> Array:
-        r, _, a, b = params
-        A, rate, bx = _posterior(params, d)
         alive = _p_alive(params, d["frequency"], d["recency"], d["T"])
-        return alive * _survive_given_alive(t, A, rate, a, bx, r, b)
+        return alive * _on_distinct(_survive_given_alive, t, d["frequency"], d["T"], params)
 
     def purchase_probability(self, n: Any, t: Any, data: Any = None) -> Array:
         """P(exactly n purchases in (T, T + t] | history).
@@ -399,7 +460,7 @@ class BGNBD(PurchaseModel):
     def _expected_purchases_new(params: Array, t: Any) -> Array:
         r, alpha, a, b = params
         t = np.asarray(t, dtype=float)
-        return _expected_given_alive(t, r, alpha, a, np.asarray(b), r, b)
+        return _expected_given_alive(t, r, alpha, np.asarray(b), a, r, b)
 
     def purchase_probability_new(self, n: Any, t: Any) -> Array:
         """P(X(t) = n) for a new customer (FHL 2005 eq. 8); ``n`` and ``t`` broadcast.

@@ -29,24 +29,42 @@ __all__ = ["GammaGamma"]
 Array = np.ndarray
 
 
-def _log_density(params: Array, x: Array, z: Array) -> Array:
-    """log f(zbar | x) (note 025, eq. 3 integrated over nu); rows need x > 0 and zbar > 0."""
+class _Rows:
+    """Likelihood data with the distinct frequencies and per-row constants precomputed.
+
+    Gamma and digamma functions of ``p x`` run once per distinct frequency (~100 values) and
+    ``log zbar`` once per fit, leaving one logarithm per row and evaluation.
+    """
+
+    def __init__(self, x: Array, z: Array) -> None:
+        self.source = (x, z)
+        self.x, self.z = x, z
+        self.ix, self.ux = pd.factorize(x)
+        self.log_ux = np.log(self.ux)
+        self.log_z = np.log(z)
+        self.x_log_z = x * self.log_z
+
+
+def _log_density(params: Array, rows: _Rows) -> Array:
+    """log f(zbar | x) (note 025, the Gamma(p x, nu x) density of zbar with nu integrated out)."""
     p, q, g = params
-    px = p * x
-    return (gammaln(px + q) - gammaln(px) - gammaln(q) + q * np.log(g) + px * np.log(x)
-            + (px - 1.0) * np.log(z) - (px + q) * np.log(g + x * z))
+    pu = p * rows.ux
+    per_x = gammaln(pu + q) - gammaln(pu) - gammaln(q) + q * np.log(g) + pu * rows.log_ux
+    px = p * rows.x
+    return per_x[rows.ix] + p * rows.x_log_z - rows.log_z - (px + q) * np.log(g + rows.x * rows.z)
 
 
-def _gradient(params: Array, x: Array, z: Array) -> Array:
+def _gradient(params: Array, rows: _Rows) -> Array:
     """Per-row gradient of :func:`_log_density` wrt (p, q, gamma), shape (n, 3)."""
     p, q, g = params
-    px = p * x
-    psi = digamma(px + q)
-    log_gxz = np.log(g + x * z)
+    pu = p * rows.ux
+    psi = digamma(pu + q)
+    x = rows.x
+    log_gxz = np.log(g + x * rows.z)
     out = np.empty((x.shape[0], 3))
-    out[:, 0] = x * (psi - digamma(px) + np.log(x) + np.log(z) - log_gxz)
-    out[:, 1] = psi - digamma(q) + np.log(g) - log_gxz
-    out[:, 2] = q / g - (px + q) / (g + x * z)
+    out[:, 0] = (rows.ux * (psi - digamma(pu) + rows.log_ux))[rows.ix] + rows.x_log_z - x * log_gxz
+    out[:, 1] = (psi - digamma(q) + np.log(g))[rows.ix] - log_gxz
+    out[:, 2] = q / g - (p * x + q) / (g + x * rows.z)
     return out
 
 
@@ -101,7 +119,10 @@ class GammaGamma(BaseModel):
             )
         self.n_excluded_ = float(w[~keep].sum()) if not np.allclose(w, np.round(w)) else int(round(w[~keep].sum()))
         repeat = pd.DataFrame({c: v[keep] for c, v in d.items()}, index=index[keep])
-        super().fit(repeat, weights=w[keep], **kwargs)
+        try:
+            super().fit(repeat, weights=w[keep], **kwargs)
+        finally:
+            self._rows_cache = None  # free the per-fit view of the data
         self._train = (d, index)
         return self
 
@@ -114,10 +135,18 @@ class GammaGamma(BaseModel):
                     "out before summarising)", d, "monetary_value")
 
     def _log_likelihood(self, params: Array, d: dict[str, Array]) -> Array:
-        return _log_density(params, d["frequency"], d["monetary_value"])
+        return _log_density(params, self._rows(d))
 
     def _gradient(self, params: Array, d: dict[str, Array]) -> Array:
-        return _gradient(params, d["frequency"], d["monetary_value"])
+        return _gradient(params, self._rows(d))
+
+    def _rows(self, d: dict[str, Array]) -> _Rows:
+        """Precomputed view of ``d``, cached while the optimizer works on the same arrays."""
+        cached = getattr(self, "_rows_cache", None)
+        source = (d["frequency"], d["monetary_value"])
+        if cached is None or any(u is not v for u, v in zip(cached.source, source)):
+            cached = self._rows_cache = _Rows(*source)
+        return cached
 
     def _initial_params(self, d: dict[str, Array], weights: Array) -> Array:
         # p = 1, q = 2 puts the population mean p gamma / (q - 1) at gamma: start it at the mean spend

@@ -30,13 +30,16 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.special import betainc, betaln, digamma, expit, gammaln, hyp2f1, xlogy
+from scipy.special import digamma, expit, gammaln
 
 from ltvkit.errors import InputError
 from ltvkit.models.base import Columns, PurchaseModel
-
-#: within this distance of 1, a shape parameter's removable singularity is bridged by interpolation
-_GAP = 1e-4
+from ltvkit.models.bgnbd import (
+    _expected_given_alive,
+    _on_distinct,
+    _pmf_given_alive,
+    _survive_given_alive,
+)
 
 
 class MBGNBD(PurchaseModel):
@@ -133,7 +136,8 @@ class MBGNBD(PurchaseModel):
 
         ``P(alive) * (a+b+x)/(a-1) * [1 - ((alpha+T)/(alpha+T+t))^(r+x)
         2F1(r+x, b+x+1; a+b+x; t/(alpha+T+t))]`` (Batislam et al. 2007 with the erratum of
-        Wagner & Hoppe 2008), evaluated through an Euler transform that cannot overflow.
+        Wagner & Hoppe 2008): the BG/NBD expression with b+1 for b, evaluated by the BG/NBD
+        module (an Euler-transformed hypergeometric, quadrature where that is inaccurate).
         """
         return self._predict(_expected_purchases, data, interval, t=_times(t))
 
@@ -187,7 +191,7 @@ class MBGNBD(PurchaseModel):
         purchases or dropped out right after the ``n``-th (or at the first, when ``n = 0``).
         """
         r, alpha, a, b = self._params
-        out = _pmf_new(_counts(n), _times(t), r, alpha, a, b + 1.0, b / (a + b))
+        out = _pmf(_counts(n), _times(t), r, alpha, b + 1.0, a, b / (a + b))
         return float(out) if np.ndim(out) == 0 else out
 
 
@@ -203,81 +207,51 @@ def _p_alive(params: np.ndarray, d: Columns) -> np.ndarray:
     return expit(-_log_death_odds(params, d))
 
 
-def _posterior(params: np.ndarray, d: Columns) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
-    """Parameters (r', alpha', a, b') of an alive customer's rate and dropout probability."""
-    r, alpha, a, b = params
+def _posterior(params: np.ndarray, d: Columns) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Shape and rate of an alive customer's purchase rate, and the b of its dropout Beta."""
+    r, alpha, _, b = params
     x = d["frequency"]
-    return r + x, alpha + d["T"], a, b + x + 1.0
+    return r + x, alpha + d["T"], b + x + 1.0
 
 
+# An alive MBG/NBD customer, posterior (r+x, alpha+T) x Beta(a, b+x+1), has the future of an
+# alive BG/NBD customer whose posterior is (r+x, alpha+T) x Beta(a, b'+x) with b' = b+1, so the
+# BG/NBD helpers (closed forms, with a quadrature fallback where scipy's hyp2f1 fails or a is
+# near 1) are called with b+1.
 def _p_alive_at(params: np.ndarray, d: Columns, t: np.ndarray) -> np.ndarray:
-    return _p_alive(params, d) * _alive_survival(*_posterior(params, d), t)
+    r, _, a, b = params
+    shape, rate, bx = _posterior(params, d)
+    with np.errstate(divide="ignore", under="ignore"):  # quadrature nodes far in the tails
+        survive = _on_distinct(_survive_given_alive, t, shape, rate, bx, a, r, b + 1.0)
+    return _p_alive(params, d) * survive
 
 
 def _expected_purchases(params: np.ndarray, d: Columns, t: np.ndarray) -> np.ndarray:
-    return _p_alive(params, d) * _alive_expected(*_posterior(params, d), t)
+    r, _, a, b = params
+    shape, rate, bx = _posterior(params, d)
+    with np.errstate(divide="ignore", under="ignore"):  # quadrature nodes far in the tails
+        expected = _on_distinct(_expected_given_alive, t, shape, rate, bx, a, r, b + 1.0)
+    return _p_alive(params, d) * expected
 
 
 def _purchase_probability(
     params: np.ndarray, d: Columns, n: np.ndarray, t: np.ndarray
 ) -> np.ndarray:
-    return _pmf_new(n, t, *_posterior(params, d), _p_alive(params, d))
+    return _pmf(n, t, *_posterior(params, d), params[2], _p_alive(params, d))
 
 
 def _expected_purchases_new(params: np.ndarray, t: np.ndarray) -> np.ndarray:
+    # alive after the first purchase with probability b/(a+b), then posterior (r, alpha, a, b+1)
     r, alpha, a, b = params
-    return b / (a + b) * _alive_expected(r, alpha, a, b + 1.0, t)
+    t, shape, rate, bx = np.broadcast_arrays(t, r, alpha, b + 1.0)
+    with np.errstate(divide="ignore", under="ignore"):  # quadrature nodes far in the tails
+        return b / (a + b) * _expected_given_alive(t, shape, rate, bx, a, r, b + 1.0)
 
 
-# ---------------------------------------------------------------------- an alive customer's future
-# For a customer alive at time 0 with lambda ~ Gamma(rp, ap) and p ~ Beta(a, bp), buying at rate
-# lambda and dropping out after each purchase with probability p (no dropout at time 0).
-def _alive_expected(rp: Any, ap: Any, a: float, bp: Any, t: Any) -> np.ndarray:
-    """Expected purchases in (0, t]: E[(1 - (ap/(ap + p t))^rp) / p].
-
-    Equals ``(a+bp-1)/(a-1) [1 - 2F1(rp, a-1; a+bp-1; -t/ap)]``; the Pfaff transform to
-    ``(1-z)^(a-1) 2F1(a-1, a+bp-1-rp; a+bp-1; z)`` with ``z = t/(ap+t)`` keeps the
-    hypergeometric bounded for any number of past purchases. The singularity at ``a = 1`` is
-    removable; there the value is interpolated linearly between ``a = 1 -/+ 1e-4``.
-    """
-    return _across_one(lambda a_: _alive_expected_off_one(rp, ap, a_, bp, t), a)
-
-
-def _alive_expected_off_one(rp: Any, ap: Any, a: float, bp: Any, t: Any) -> np.ndarray:
-    c = a + bp - 1.0
-    z = t / (ap + t)
-    log_1mz = np.log(ap) - np.log(ap + t)
-    g = np.exp((a - 1.0) * log_1mz) * hyp2f1(a - 1.0, c - rp, c, z)
-    return c / (a - 1.0) * (1.0 - g)
-
-
-def _alive_survival(rp: Any, ap: Any, a: float, bp: Any, t: Any) -> np.ndarray:
-    """P(still alive at t) = E[(ap/(ap + p t))^rp] = (1-z)^a 2F1(a, a+bp-rp; a+bp; z)."""
-    z = t / (ap + t)
-    log_1mz = np.log(ap) - np.log(ap + t)
-    return np.exp(a * log_1mz) * hyp2f1(a, a + bp - rp, a + bp, z)
-
-
-def _pmf_new(
-    n: np.ndarray, t: np.ndarray, rp: Any, ap: Any, a: float, bp: Any, alive: Any
-) -> np.ndarray:
-    """P(n purchases in (0, t]) when alive at 0 with probability ``alive`` (else none).
-
-    Given alive: ``B(a, bp+n)/B(a, bp) NB(n) + [n>0] B(a+1, bp+n-1)/B(a, bp) P(NB >= n)``,
-    the customer being alive after ``n`` purchases or dropped out right after the ``n``-th.
-    """
-    z = t / (ap + t)
-    log_nb = (
-        gammaln(rp + n)
-        - gammaln(rp)
-        - gammaln(n + 1.0)
-        + rp * (np.log(ap) - np.log(ap + t))
-        + xlogy(n, z)
-    )
-    survivor = np.exp(betaln(a, bp + n) - betaln(a, bp) + log_nb)
-    n_pos = np.maximum(n, 1.0)
-    dropped = np.exp(betaln(a + 1.0, bp + n_pos - 1.0) - betaln(a, bp)) * betainc(n_pos, rp, z)
-    given_alive = survivor + np.where(n > 0, dropped, 0.0)
+def _pmf(n: Any, t: Any, shape: Any, rate: Any, bx: Any, a: float, alive: Any) -> np.ndarray:
+    """P(n purchases in the next t) when alive now with probability ``alive`` (else none)."""
+    n, t, shape, rate, bx, alive = np.broadcast_arrays(n, t, shape, rate, bx, alive)
+    given_alive = _pmf_given_alive(n, t, shape, rate, a, bx)
     return alive * given_alive + (1.0 - alive) * (n == 0)
 
 
@@ -287,18 +261,6 @@ def _per_count(fn: Any, x: np.ndarray) -> np.ndarray:
     if top >= x.size:
         return fn(x)
     return fn(np.arange(top + 1.0))[x.astype(np.intp)]
-
-
-def _across_one(fn: Any, value: float) -> np.ndarray:
-    """``fn(value)`` for a function analytic in ``value`` but written with a ``1/(value-1)``.
-
-    Closer than 1e-4 to 1 the closed form cancels catastrophically, so the value is linearly
-    interpolated between ``fn(1 - 1e-4)`` and ``fn(1 + 1e-4)`` (error of order 1e-8).
-    """
-    if abs(value - 1.0) >= _GAP:
-        return fn(value)
-    share = (value - (1.0 - _GAP)) / (2 * _GAP)
-    return (1.0 - share) * fn(1.0 - _GAP) + share * fn(1.0 + _GAP)
 
 
 # ---------------------------------------------------------------------- argument checks

@@ -19,13 +19,16 @@ Translate = Callable[..., str]
 
 BLUE, ORANGE, GREY, GREEN = "#2563eb", "#ea580c", "#94a3b8", "#059669"
 _BAND = "rgba(37, 99, 235, 0.15)"
+_GRID = "#e5e7eb"
 _MAX_POINTS = 400
 
 
 def _layout(fig: go.Figure, title: str, fmt: Formatter, height: int = 360, **kwargs: object) -> go.Figure:
     settings: dict[str, object] = {
         "title": {"text": title, "x": 0, "xanchor": "left", "font": {"size": 15}},
-        "template": "plotly_white",
+        "template": "none",  # no bundled theme: it is deep-copied per figure (slow, bulky)
+        "paper_bgcolor": "white",
+        "plot_bgcolor": "white",
         "height": height,
         "margin": {"l": 60, "r": 20, "t": 50, "b": 50},
         "font": {"family": "system-ui, -apple-system, Segoe UI, Roboto, sans-serif", "size": 12},
@@ -34,6 +37,10 @@ def _layout(fig: go.Figure, title: str, fmt: Formatter, height: int = 360, **kwa
         "hovermode": "x unified",
     }
     fig.update_layout(**{**settings, **kwargs})
+    fig.update_xaxes(gridcolor=_GRID, linecolor=_GRID, zeroline=False, automargin=True)
+    fig.update_yaxes(gridcolor=_GRID, linecolor=_GRID, zeroline=False, automargin=True)
+    if fig.layout.yaxis.tickformat is None:
+        fig.update_yaxes(tickformat=",~g")  # 6,000 rather than 6000
     return fig
 
 
@@ -93,7 +100,7 @@ def channel_value(channels: pd.DataFrame, t: Translate, fmt: Formatter) -> go.Fi
     fig = go.Figure(bars)
     fig.update_yaxes(**_money_axis(fmt))
     fig.update_xaxes(type="category", title=t("col.channel"))
-    return _layout(fig, t("col.channel"), fmt, barmode="group")
+    return _layout(fig, t("channels.chart"), fmt, barmode="group")
 
 
 def forecast(fc: pd.DataFrame, what: str, t: Translate, fmt: Formatter) -> go.Figure:

@@ -12,7 +12,7 @@ import datetime as dt
 import json
 import math
 import os
-from functools import lru_cache
+from functools import cache, lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,7 +32,7 @@ LANGUAGES = ("en", "fr")
 CONTACT_ROWS = 20
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_locale(lang: str) -> dict[str, str]:
     """The strings of a report language.
 
@@ -145,12 +145,14 @@ def _figures(a: Analysis, t: Translator, fmt: Formatter) -> dict[str, Any]:
 def _segment_rows(a: Analysis, t: Translator) -> pd.DataFrame:
     seg = a.segments.copy()
     keys = seg.index.astype(str)
-    seg["label"] = [t(f"segment.{k}") if f"segment.{k}" in t.strings else k for k in keys]
-    seg["action_text"] = [
-        t(f"segment.{k}.action") if f"segment.{k}.action" in t.strings else str(act)
-        for k, act in zip(keys, seg["action"])
-    ]
+    seg["label"] = [_translated(t, f"segment.{k}", name) for k, name in zip(keys, seg["segment"])]
+    seg["action_text"] = [_translated(t, f"segment.{k}.action", act) for k, act in zip(keys, seg["action"])]
     return seg
+
+
+def _translated(t: Translator, key: str, fallback: Any) -> str:
+    """The locale string for ``key``, or ``fallback`` (e.g. a user-defined segment's own name)."""
+    return t(key) if key in t.strings else str(fallback)
 
 
 def _plural_unit(unit: str, n: float, t: Translator) -> str:
@@ -183,7 +185,7 @@ def _context(a: Analysis, t: Translator, fmt: Formatter) -> dict[str, Any]:
         "actions_intro": t("actions.intro", horizon=horizon),
         "contact": _contact_rows(a, t, fmt),
         "tiers": [
-            {"label": t(f"tier.{k}") if f"tier.{k}" in t.strings else str(k),
+            {"label": _translated(t, f"tier.{k}", k),
              "customers": fmt.number(r["customers"]), "share": fmt.percent(r["customer_share"]),
              "total": fmt.money_short(r["value"]), "value_share": fmt.percent(r["value_share"]),
              "avg": fmt.money(r["mean_value"])}
@@ -207,7 +209,8 @@ def _context(a: Analysis, t: Translator, fmt: Formatter) -> dict[str, Any]:
         "trust": _trust(a, t, fmt),
         "model": _model(a, t, fmt),
         "assumptions": [t(f"model.a{i}") for i in range(1, 6)]
-        + [t("model.a6", discount=fmt.percent(s["discount_rate"], 1), horizon=horizon)],
+        + [t("model.a6", discount=fmt.percent(s["discount_rate"], 1), horizon=horizon)]
+        + ([t("model.bgnbd")] if s["model"] == "bgnbd" else []),
         "notes": list(a.notes),
         "skipped": list(a.read_messages),
         "calculator": _calculator_rows(a, t, fmt),
@@ -241,7 +244,7 @@ def _top_share(a: Analysis, share: float) -> float:
     total = values.sum()
     if total <= 0:
         return float("nan")
-    k = max(1, int(math.ceil(share * len(values))))
+    k = max(1, math.ceil(share * len(values)))
     return float(pd.Series(values).nlargest(k).sum() / total)
 
 
@@ -249,13 +252,17 @@ def _contact_rows(a: Analysis, t: Translator, fmt: Formatter) -> list[dict[str, 
     c = a.customers
     top = c.nlargest(CONTACT_ROWS, "clv").sort_values(["next_contact_date", "clv"], ascending=[True, False])
     return [
-        {"customer": str(cid), "segment": t(f"segment.{r['segment_key']}") if f"segment.{r['segment_key']}" in t.strings else str(r["segment"]),
+        {"customer": str(cid), "segment": _translated(t, f"segment.{r['segment_key']}", r["segment"]),
          "clv": fmt.money(r["clv"]), "interval": f"{fmt.money(r['clv_low'])} – {fmt.money(r['clv_high'])}",
          "p_alive": fmt.percent(r["p_alive"]),
-         "contact": fmt.date(r["next_contact_date"]) if pd.notna(r["next_contact_date"]) else "–",
-         "action": t(f"segment.{r['segment_key']}.action") if f"segment.{r['segment_key']}.action" in t.strings else str(r["action"])}
+         "contact": _date_or_dash(r["next_contact_date"], fmt),
+         "purchase": _date_or_dash(r["next_purchase_date"], fmt)}
         for cid, r in top.iterrows()
     ]
+
+
+def _date_or_dash(value: Any, fmt: Formatter) -> str:
+    return fmt.date(value) if pd.notna(value) else "–"
 
 
 def _cohort_rows(a: Analysis, fmt: Formatter) -> list[dict[str, str]]:
