@@ -306,7 +306,7 @@ def analyze(
     notes: list[str] = []
 
     clock("backtest")
-    bt, chosen = _run_backtest(tx, holdout, model, freq, run_backtest, notes)
+    bt, chosen, skipped = _run_backtest(tx, holdout, model, freq, run_backtest, notes)
 
     clock("fit")
     from ltvkit.data.summary import rfm_summary
@@ -357,7 +357,7 @@ def analyze(
         "n_fit_customers": len(summary), "n_repeat_buyers": int(spend_data["buyers"].sum()),
         "bad_rows": int(tx.report.n_bad), "new_customers_per_month": rate,
         "new_customers_source": rate_source,
-        "backtest_skipped": None if bt is not None else (notes[0] if notes else ""),
+        "backtest_skipped": skipped,
         **economics,
     }
     return Analysis(
@@ -393,22 +393,23 @@ def _label(key: str) -> str:
 
 
 def _run_backtest(tx: Any, holdout: Any, model: str | None, freq: str, run: bool,
-                  notes: list[str]) -> tuple[Any, str]:
+                  notes: list[str]) -> tuple[Any, str, str | None]:
+    """The backtest, the chosen model key, and why the backtest was skipped (None if it ran)."""
     from ltvkit.evaluate import backtest, make_purchase_model
 
     if model is not None:
         make_purchase_model(model)  # unknown names fail fast
     if not run:
-        return None, model or "bgnbd"
+        return None, model or "bgnbd", "it was switched off (run_backtest=False)"
     try:
         bt = backtest(tx, holdout, model=model, freq=freq)
     except (InputError, FitError) as exc:
         if holdout is not None:  # the user asked for this split: say what is wrong
             raise
         notes.append(f"The backtest was skipped: {exc}")
-        return None, model or "bgnbd"
+        return None, model or "bgnbd", str(exc)
     notes.extend(bt.notes)
-    return bt, bt.chosen
+    return bt, bt.chosen, None
 
 
 def _fit_purchase(key: str, summary: pd.DataFrame, notes: list[str]) -> Any:
