@@ -216,6 +216,10 @@ def test_cli_bad_input_exit_codes(messy: Path, tmp_path: Path, capsys: pytest.Ca
     assert _run([*base, "--skip-bad-rows", "--model", "nope"]) == 2
     assert "unknown model 'nope'" in capsys.readouterr().err
     assert _run([*base, "--skip-bad-rows", "--lang", "de"]) == 2
+    capsys.readouterr()
+    assert _run([*base, "--skip-bad-rows", "--holdout", "13W", "--model", "bgnbd"]) == 0
+    shown = " ".join(capsys.readouterr().out.split())
+    assert "3 rows with an unusable value were excluded" in shown and "line 7" in shown
 
 
 def test_cli_demo(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -83,7 +85,7 @@ def test_discounting_margin_and_horizon(models, customers):
     half = lifetime_value(bg, gg, customers, horizon=12, discount_rate=0.0, margin=0.5)
     np.testing.assert_allclose(half, 0.5 * base, rtol=1e-12)
     values = [lifetime_value(bg, gg, customers, horizon=h, discount_rate=0.01) for h in (1, 6, 12, 36)]
-    for shorter, longer in zip(values, values[1:]):
+    for shorter, longer in itertools.pairwise(values):
         assert (longer >= shorter).all()
 
 

@@ -21,7 +21,7 @@ import pandas as pd
 
 from ltvkit.errors import InputError
 
-__all__ = ["lifetime_value", "UNIT_DAYS"]
+__all__ = ["UNIT_DAYS", "lifetime_value"]
 
 #: length of a calendar unit in days (a month is a twelfth of a Julian year)
 UNIT_DAYS: dict[str, float] = {"D": 1.0, "W": 7.0, "M": 365.25 / 12, "Q": 365.25 / 4, "Y": 365.25}

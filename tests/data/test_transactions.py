@@ -467,3 +467,24 @@ def test_line_with_too_many_fields(tmp_path):
     short = write(tmp_path / "short.csv", "id,date,amount\n1,2025-01-01\n")
     with pytest.raises(InputError, match=r"short.csv, line 2, column 'amount': missing amount"):
         read_transactions(short, "id", "date", "amount")
+
+
+def test_extra_column_named_like_an_output_is_renamed():
+    df = pd.DataFrame({"cid": ["a"], "ts": ["2025-01-01"], "amount": [3.0]})
+    tx = read_transactions(df, customer="cid", date="ts")  # amount=None: no amount read
+    assert tx.columns == ["customer_id", "ts", "amount_original"] and not tx.has_amount
+
+
+def test_excel_sheet_choice(tmp_path):
+    openpyxl = pytest.importorskip("openpyxl")
+    book = openpyxl.Workbook()
+    book.active.append(["ignored"])
+    ws = book.create_sheet("orders")
+    ws.append(["id", "day", "paid"])
+    ws.append([11, "31/12/2025", "1 234,50"])
+    book.save(tmp_path / "two.xlsx")
+    tx = read_transactions(tmp_path / "two.xlsx", "id", "day", "paid", sheet="orders")
+    assert col(tx, "customer_id") == [11] and col(tx, "ts") == [ts(2025, 12, 31)]
+    assert col(tx, "amount") == [1234.5]
+    with pytest.raises(InputError, match=r"no sheet 'nope'; the sheets are \['Sheet', 'orders'\]"):
+        read_transactions(tmp_path / "two.xlsx", "id", "day", "paid", sheet="nope")

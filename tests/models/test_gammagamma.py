@@ -70,7 +70,7 @@ def test_density_integrates_to_one_and_matches_simulation():
     """The marginal density of the mean spend integrates to 1 and is the mixture it claims to be."""
     params = np.array([6.25, 3.74, 15.44])
     for x in (1.0, 4.0):
-        total = integrate.quad(lambda z: np.exp(_density(params, x, z)), 0, np.inf)[0]
+        total = integrate.quad(lambda z, x=x: np.exp(_density(params, x, z)), 0, np.inf)[0]
         assert total == pytest.approx(1.0, rel=1e-8)
     rng = np.random.default_rng(0)
     nu = rng.gamma(3.74, 1 / 15.44, 200_000)
@@ -101,7 +101,8 @@ def test_expected_spend_is_the_posterior_mean():
     got = m.expected_spend(d).to_numpy()
     for (x, zbar), value in zip(d.to_numpy()[:3], got[:3]):
         post = stats.gamma(q + p * x, scale=1 / (g + x * zbar))  # nu | zbar, x
-        assert value == pytest.approx(integrate.quad(lambda nu: p / nu * post.pdf(nu), 0, np.inf)[0], rel=1e-7)
+        mean = integrate.quad(lambda nu, post=post: p / nu * post.pdf(nu), 0, np.inf)[0]
+        assert value == pytest.approx(mean, rel=1e-7)
         weight = p * x / (p * x + q - 1)
         assert value == pytest.approx((1 - weight) * p * g / (q - 1) + weight * zbar, rel=1e-12)
     assert got[3] == pytest.approx(p * g / (q - 1))
@@ -119,6 +120,8 @@ def test_independence_check(cdnow_spend, fitted):
     rep = cdnow_spend[cdnow_spend["frequency"] > 0]
     expected = np.corrcoef(rep["frequency"], rep["monetary_value"])[0, 1]
     assert fitted.independence_check() == pytest.approx(expected)
+    assert fitted.spend_correlation_ == pytest.approx(expected)
+    assert fitted.summary().attrs["spend_frequency_correlation"] == pytest.approx(expected)
     assert abs(expected) < 0.3  # CDNOW: spend and frequency are nearly unrelated (note 025)
 
 

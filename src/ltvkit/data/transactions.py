@@ -151,7 +151,12 @@ class Transactions:
 
     ``table`` is a pyarrow Table with ``customer_id`` (text from text files, int64 or text from
     typed sources), ``ts`` (``timestamp[us, tz=UTC]``), ``amount`` (float64, absent when no amount
-    column was named: then ``has_amount`` is False) and the extra columns of the source.
+    column was named: then ``has_amount`` is False) and the extra columns of the source (an extra
+    column called like an output column gets the suffix ``_original``).
+
+    ``observation_end`` is the UTC datetime passed to :func:`read_transactions` (midnight for a
+    date-only value, whose whole day was kept), or None. ``report`` is a :class:`ReadReport`;
+    exact duplicates are counted when it is first read (a pass over every column).
 
     Examples
     --------
@@ -246,8 +251,10 @@ def _duckdb_errors(source: str) -> Iterator[None]:
 
 
 def _connect() -> duckdb.DuckDBPyConnection:
+    """In-memory connection: UTC session time zone, no progress bar printed by a library."""
     con = duckdb.connect()
     con.execute("SET TimeZone='UTC'").fetchall()
+    con.execute("SET enable_progress_bar=false").fetchall()
     return con
 
 

@@ -87,15 +87,16 @@ class BGBB(PurchaseModel):
 
     def _gradient(self, params: np.ndarray, d: Columns) -> np.ndarray:
         al, be, ga, de = params
-        log_terms, j, dead = _log_terms(params, d)
+        log_terms, x, j, dead = _log_terms(params, d)
         share = np.exp(log_terms - logsumexp(log_terms, axis=1, keepdims=True))
-        x = d["frequency"][:, None]
+        m = np.arange(int(np.max(d["T"], initial=0)) + 2.0)
+        psi_albe, psi_gade = digamma(al + be + m)[j], digamma(ga + de + m)[j + dead]
         ab, gd = digamma(al + be), digamma(ga + de)
         per_term = (
-            digamma(al + x) - digamma(al + be + j) - digamma(al) + ab,
-            digamma(be + j - x) - digamma(al + be + j) - digamma(be) + ab,
-            digamma(ga + dead) - digamma(ga + de + j + dead) - digamma(ga) + gd,
-            digamma(de + j) - digamma(ga + de + j + dead) - digamma(de) + gd,
+            digamma(al + m)[x] - psi_albe - digamma(al) + ab,
+            digamma(be + m)[j - x] - psi_albe - digamma(be) + ab,
+            np.where(dead, digamma(ga + 1.0), digamma(ga)) - psi_gade - digamma(ga) + gd,
+            digamma(de + m)[j] - psi_gade - digamma(de) + gd,
         )
         return np.column_stack([np.sum(share * g, axis=1) for g in per_term])
 
@@ -217,23 +218,29 @@ class BGBB(PurchaseModel):
 
 
 # ---------------------------------------------------------------------- formulas (params, columns)
-def _log_terms(params: np.ndarray, d: Columns) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _log_terms(params: np.ndarray, d: Columns) -> tuple[np.ndarray, ...]:
     """The likelihood's terms in log space, shape (rows, 1 + max(n - t_x)).
 
     Column 0 is "alive at n"; column 1+i is "dropped out at the start of opportunity
-    t_x+i+1" (-inf past n - t_x). Also returns, per term, the opportunities survived ``j``
-    and whether it is a dropout term (``dead``), which give the gradient.
+    t_x+i+1" (-inf past n - t_x). Also returns the integer arrays that index the gradient's
+    tables: ``x``, the opportunities survived ``j`` and whether a term is a dropout (``dead``).
+    All arguments of the Beta functions are a parameter plus a whole number, so each log-Gamma
+    is looked up in a table over 0..max(n) instead of being evaluated per term.
     """
     al, be, ga, de = params
-    x, tx, n = (d[c][:, None] for c in ("frequency", "recency", "T"))
+    x, tx, n = (d[c].astype(np.intp)[:, None] for c in ("frequency", "recency", "T"))
     i = np.arange(int(np.max(n - tx, initial=0)))[None, :]
     valid = np.concatenate([np.ones_like(n, dtype=bool), i < n - tx], axis=1)
     j = np.where(valid, np.concatenate([n, tx + i], axis=1), n)
-    dead = np.concatenate([[0.0], np.ones(i.shape[1])])[None, :]
+    dead = np.concatenate([[0], np.ones(i.shape[1], dtype=np.intp)])[None, :]
+    m = np.arange(int(np.max(n, initial=0)) + 2.0)
     log_terms = (
-        betaln(al + x, be + j - x) - betaln(al, be) + betaln(ga + dead, de + j) - betaln(ga, de)
-    )
-    return np.where(valid, log_terms, -np.inf), j, dead
+        gammaln(al + m)[x] + gammaln(be + m)[j - x] - gammaln(al + be + m)[j]
+        + np.where(dead, gammaln(ga + 1.0), gammaln(ga))
+        + gammaln(de + m)[j] - gammaln(ga + de + m)[j + dead]
+        - betaln(al, be) - betaln(ga, de)
+    )  # fmt: skip
+    return np.where(valid, log_terms, -np.inf), x, j, dead
 
 
 def _log_alive_at_n(params: np.ndarray, d: Columns) -> np.ndarray:

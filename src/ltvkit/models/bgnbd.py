@@ -14,9 +14,12 @@ customer is that of a new customer with these posterior parameters. Every condit
 prediction below is built on that fact (FHL 2005, section 4 and appendix).
 
 Numerics: the likelihood is written in log space as in Hardie's note 027 ("Overcoming the
-BG/NBD model's #NUM! error problem"); the Gauss hypergeometric terms are evaluated after an
-Euler transformation, which leaves only one large parameter (``c``) and keeps SciPy's
-``hyp2f1`` accurate for frequencies and ages into the tens of thousands.
+BG/NBD model's #NUM! error problem"), with an analytic gradient, and its special functions are
+evaluated once per distinct frequency, T and t_x. The Gauss hypergeometric terms of the
+predictions are evaluated after an Euler or Pfaff transformation that leaves only one large
+parameter, with SciPy's ``hyp2f1``; rows where that fails or loses accuracy (extreme ages and
+horizons, a = 1) fall back to a quadrature over the dropout probability (``_beta_average``).
+Both routes agree to 1e-8 over frequencies 0-10,000, T and horizons up to 1e5 (tests).
 """
 
 from __future__ import annotations
@@ -34,8 +37,6 @@ from ltvkit.models.base import PurchaseModel
 __all__ = ["BGNBD"]
 
 Array = np.ndarray
-# |a - 1| below this: E[1/p] terms are evaluated by interpolation across a = 1 (removable 0/0).
-_A_NEAR_ONE = 1e-6
 
 
 # ----------------------------------------------------------------------------------------------
@@ -183,6 +184,7 @@ def _beta_average(log_g: Any, a: float, bx: Array, *args: Array, step: float = 0
         g = np.exp(log_g(log_p, *(v[sl, None] for v in args)))
         out[sl] = np.sum(w * g, axis=1) / np.sum(w, axis=1)
     return out
+
 
 def _survive_given_alive(t: Array, A: Array, rate: Array, bx: Array, a: float, r: float, b: float) -> Array:
     """P(still alive after t more | alive now) = E[exp(-lambda p t)] = E_p[(1 + p t/rate)^-A].

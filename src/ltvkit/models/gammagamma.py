@@ -77,6 +77,8 @@ class GammaGamma(BaseModel):
 
     ``fit`` uses the customers with at least one repeat purchase; customers with
     ``frequency == 0`` are left out and counted in ``n_excluded_`` (and ``summary().attrs``).
+    ``spend_correlation_`` is the Pearson correlation of frequency and mean spend among the repeat
+    buyers: the model assumes they are independent.
 
     Parameters
     ----------
@@ -117,13 +119,16 @@ class GammaGamma(BaseModel):
                 "GammaGamma needs customers with at least one repeat purchase (frequency > 0); "
                 f"none among the {len(index):,} rows given"
             )
-        self.n_excluded_ = float(w[~keep].sum()) if not np.allclose(w, np.round(w)) else int(round(w[~keep].sum()))
+        excluded = float(w[~keep].sum())
+        self.n_excluded_ = int(excluded) if excluded.is_integer() else excluded
         repeat = pd.DataFrame({c: v[keep] for c, v in d.items()}, index=index[keep])
         try:
             super().fit(repeat, weights=w[keep], **kwargs)
         finally:
             self._rows_cache = None  # free the per-fit view of the data
         self._train = (d, index)
+        x, z = d["frequency"][keep], d["monetary_value"][keep]
+        self.spend_correlation_ = float(np.corrcoef(x, z)[0, 1]) if x.size > 2 and np.ptp(x) > 0 else float("nan")
         return self
 
     def _validate(self, d: dict[str, Array], index: pd.Index) -> None:
@@ -153,9 +158,14 @@ class GammaGamma(BaseModel):
         return np.array([1.0, 2.0, float(np.average(d["monetary_value"], weights=weights))])
 
     def summary(self) -> pd.DataFrame:
-        """Parameter table (see :meth:`BaseModel.summary`); ``attrs`` adds ``n_excluded``."""
+        """Parameter table (see :meth:`BaseModel.summary`).
+
+        ``attrs`` adds ``n_excluded`` (customers without repeat purchase left out of the fit) and
+        ``spend_frequency_correlation`` (Pearson, repeat buyers; see :meth:`independence_check`).
+        """
         table = super().summary()
         table.attrs["n_excluded"] = getattr(self, "n_excluded_", 0)
+        table.attrs["spend_frequency_correlation"] = getattr(self, "spend_correlation_", float("nan"))
         return table
 
     def expected_spend(self, data: Any = None, interval: float | None = None) -> Any:

@@ -30,10 +30,10 @@ def _layout(fig: go.Figure, title: str, fmt: Formatter, height: int = 360, **kwa
         "paper_bgcolor": "white",
         "plot_bgcolor": "white",
         "height": height,
-        "margin": {"l": 60, "r": 20, "t": 50, "b": 50},
+        "margin": {"l": 60, "r": 20, "t": 50, "b": 70},
         "font": {"family": "system-ui, -apple-system, Segoe UI, Roboto, sans-serif", "size": 12},
         "separators": ("," + NNBSP) if fmt.lang == "fr" else ".,",
-        "legend": {"orientation": "h", "y": -0.2},
+        "legend": {"orientation": "h", "y": -0.3, "yanchor": "top"},
         "hovermode": "x unified",
     }
     fig.update_layout(**{**settings, **kwargs})
