@@ -12,6 +12,8 @@ whole days, as in real data), cached under ``benchmarks/_work/``. Tasks:
 
 * ``bgnbd``: fit BG/NBD on N customers;
 * ``gammagamma``: fit Gamma-Gamma on 0.8 N repeat buyers;
+* ``paretonbd``: fit Pareto/NBD on N customers (lifetimes takes minutes from 100k: use 10k);
+* ``mbgnbd``: fit MBG/NBD on N customers (the same BG/NBD data: a speed comparison);
 * ``score``: for N customers, with the true parameters: expected purchases over 52 weeks,
   P(alive) and a 12-month CLV (1% a month).
 
@@ -119,6 +121,18 @@ def ours_gammagamma(data: Any, truth: dict) -> dict:
     return GammaGamma().fit(data[["frequency", "monetary_value"]]).params_
 
 
+def ours_paretonbd(data: Any, truth: dict) -> dict:
+    from ltvkit import ParetoNBD
+
+    return ParetoNBD().fit(data[["frequency", "recency", "T"]]).params_
+
+
+def ours_mbgnbd(data: Any, truth: dict) -> dict:
+    from ltvkit import MBGNBD
+
+    return MBGNBD().fit(data[["frequency", "recency", "T"]]).params_
+
+
 def ours_score(data: Any, truth: dict) -> None:
     from ltvkit import BGNBD, GammaGamma, lifetime_value
 
@@ -171,6 +185,36 @@ PYMC_GG = Code(
     "params = {'p': float(post['p'].values.ravel()[0]), 'q': float(post['q'].values.ravel()[0]),"
     " 'gamma': float(post['v'].values.ravel()[0])}",
 )
+LIFETIMES_PARETO = Code(
+    "from lifetimes import ParetoNBDFitter",
+    "m = ParetoNBDFitter().fit(data['frequency'], data['recency'], data['T'])\n"
+    "params = dict(m.params_)",
+)
+PYMC_PARETO = Code(
+    "from pymc_extras.prior import Prior\n"
+    "from pymc_marketing.clv import ParetoNBDModel\n"
+    "df = data.reset_index(drop=True).rename_axis('customer_id').reset_index()\n"
+    "flat = {k: Prior('HalfFlat') for k in ('r', 'alpha', 's', 'beta')}",
+    "m = ParetoNBDModel(data=df, model_config=flat)\n"
+    "m.fit(method='map')\n"
+    "post = m.idata.posterior\n"
+    "params = {k: float(post[k].values.ravel()[0]) for k in ('r', 'alpha', 's', 'beta')}",
+)
+LIFETIMES_MBGNBD = Code(
+    "from lifetimes import ModifiedBetaGeoFitter",
+    "m = ModifiedBetaGeoFitter().fit(data['frequency'], data['recency'], data['T'])\n"
+    "params = dict(m.params_)",
+)
+PYMC_MBGNBD = Code(
+    "from pymc_extras.prior import Prior\n"
+    "from pymc_marketing.clv import ModifiedBetaGeoModel\n"
+    "df = data.reset_index(drop=True).rename_axis('customer_id').reset_index()\n"
+    "flat = {k: Prior('HalfFlat') for k in ('r', 'alpha', 'a', 'b')}",
+    "m = ModifiedBetaGeoModel(data=df, model_config=flat)\n"
+    "m.fit(method='map')\n"
+    "post = m.idata.posterior\n"
+    "params = {k: float(post[k].values.ravel()[0]) for k in ('r', 'alpha', 'a', 'b')}",
+)
 PYMC_SCORE = Code(
     "import arviz as az, numpy as np\n"
     "from pymc_extras.prior import Prior\n"
@@ -198,6 +242,10 @@ TASKS: dict[str, Task] = {
                   model="BGNBD", truth=TRUTH_BG, target="<= 0.5 s at 1M"),
     "gammagamma": Task("Gamma-Gamma fit", spend_data, ours_gammagamma, LIFETIMES_GG, PYMC_GG,
                        model="GammaGamma", truth=TRUTH_GG, target="<= 0.3 s at 800k"),
+    "paretonbd": Task("Pareto/NBD fit", purchase_data, ours_paretonbd, LIFETIMES_PARETO, PYMC_PARETO,
+                      model="ParetoNBD", target="<= 5 s at 1M"),
+    "mbgnbd": Task("MBG/NBD fit", purchase_data, ours_mbgnbd, LIFETIMES_MBGNBD, PYMC_MBGNBD,
+                   model="MBGNBD"),
     "score": Task("score: E[X(52w)] + P(alive) + CLV(12m)", purchase_data, ours_score,
                   LIFETIMES_SCORE, PYMC_SCORE, truth={"bgnbd": TRUTH_BG, "gammagamma": TRUTH_GG},
                   target="<= 2 s at 1M"),

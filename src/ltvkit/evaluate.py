@@ -514,7 +514,8 @@ def repeat_purchase_days(transactions: Any, last_birth_day: int) -> np.ndarray:
     days = np.floor_divide(np.asarray(micros.cast(pa.int64()).to_numpy(zero_copy_only=False)),
                            86_400_000_000)
     span = int(days.max() - days.min()) + 1
-    key = np.unique(ids * span + (days - days.min()))
+    key = np.sort(ids * span + (days - days.min()))
+    key = key[np.concatenate(([True], key[1:] != key[:-1]))]  # distinct customer-days, in order
     cust, day = key // span, key % span + days.min()
     first = np.ones(key.size, dtype=bool)
     first[1:] = cust[1:] != cust[:-1]

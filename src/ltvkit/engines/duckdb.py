@@ -1,8 +1,8 @@
 """DuckDB engine: the one place of the data layer that talks to DuckDB.
 
 It opens in-process connections with sane defaults (UTC, bounded threads and memory),
-registers Arrow tables or data frames as views, runs SQL to Arrow or pandas, and turns
-DuckDB's exceptions into :class:`~ltvkit.errors.InputError` / :class:`~ltvkit.errors.LtvError`
+registers Arrow tables or data frames as views, runs SQL to Arrow, pandas or Python rows,
+and turns DuckDB's exceptions into :class:`~ltvkit.errors.InputError` / :class:`~ltvkit.errors.LtvError`
 with a message a user can act on.
 
 Examples
@@ -27,7 +27,21 @@ import pyarrow as pa
 
 from ltvkit.errors import InputError, LtvError
 
-__all__ = ["connect", "query_arrow", "query_df", "register", "session", "translate_errors"]
+__all__ = [
+    "Connection",
+    "connect",
+    "query_arrow",
+    "query_df",
+    "query_rows",
+    "register",
+    "session",
+    "setting",
+    "table_names",
+    "translate_errors",
+]
+
+Connection = duckdb.DuckDBPyConnection
+"""Type of a DuckDB connection (for annotations outside this module)."""
 
 DEFAULT_THREADS = 2
 
@@ -50,8 +64,8 @@ def default_memory_limit() -> str:
 
 
 def connect(
-    threads: int = DEFAULT_THREADS, memory_limit: str | None = None
-) -> duckdb.DuckDBPyConnection:
+    threads: int = DEFAULT_THREADS, memory_limit: str | None = None, preserve_order: bool = False
+) -> Connection:
     """Open an in-memory DuckDB connection set up for ltvkit.
 
     Parameters
@@ -60,12 +74,15 @@ def connect(
         Worker threads DuckDB may use (default 2).
     memory_limit : str, optional
         DuckDB size string such as ``"4GB"``; default :func:`default_memory_limit`.
+    preserve_order : bool
+        Keep the rows of a scan in source order in query results (needed when reading a
+        log whose row order is part of the result); off by default (faster, less memory:
+        ltvkit sorts explicitly where order matters).
 
     Returns
     -------
     duckdb.DuckDBPyConnection
-        Time zone UTC, insertion order not preserved (faster, less memory: ltvkit sorts
-        explicitly where order matters), progress bar off.
+        Time zone UTC, progress bar off.
 
     Examples
     --------
@@ -79,7 +96,7 @@ def connect(
     config = {
         "threads": threads,
         "memory_limit": memory_limit or default_memory_limit(),
-        "preserve_insertion_order": False,
+        "preserve_insertion_order": preserve_order,
     }
     with translate_errors("opening DuckDB", hint="Check the threads and memory_limit values."):
         con = duckdb.connect(":memory:", config=config)
@@ -89,9 +106,9 @@ def connect(
 
 @contextmanager
 def session(
-    threads: int = DEFAULT_THREADS, memory_limit: str | None = None
-) -> Iterator[duckdb.DuckDBPyConnection]:
-    """Context manager around :func:`connect` that closes the connection afterwards.
+    threads: int = DEFAULT_THREADS, memory_limit: str | None = None, preserve_order: bool = False
+) -> Iterator[Connection]:
+    """Context manager around :func:`connect` (same arguments) that closes the connection afterwards.
 
     Examples
     --------
@@ -99,14 +116,14 @@ def session(
     ...     con.execute("SELECT 42").fetchone()[0]
     42
     """
-    con = connect(threads=threads, memory_limit=memory_limit)
+    con = connect(threads=threads, memory_limit=memory_limit, preserve_order=preserve_order)
     try:
         yield con
     finally:
         con.close()
 
 
-def register(con: duckdb.DuckDBPyConnection, name: str, data: Any) -> None:
+def register(con: Connection, name: str, data: Any) -> None:
     """Expose an Arrow table, pandas or polars frame as the view ``name`` (zero copy for Arrow).
 
     Examples
@@ -131,7 +148,7 @@ def register(con: duckdb.DuckDBPyConnection, name: str, data: Any) -> None:
 
 
 def query_arrow(
-    con: duckdb.DuckDBPyConnection,
+    con: Connection,
     sql: str,
     params: Sequence[Any] | dict[str, Any] | None = None,
     context: str = "running a query",
@@ -149,7 +166,7 @@ def query_arrow(
 
 
 def query_df(
-    con: duckdb.DuckDBPyConnection,
+    con: Connection,
     sql: str,
     params: Sequence[Any] | dict[str, Any] | None = None,
     context: str = "running a query",
@@ -163,6 +180,65 @@ def query_df(
     [{'a': 1, 'b': 'x'}]
     """
     return query_arrow(con, sql, params, context).to_pandas()
+
+
+def query_rows(
+    con: Connection,
+    sql: str,
+    params: Sequence[Any] | dict[str, Any] | None = None,
+    context: str = "running a query",
+) -> list[tuple[Any, ...]]:
+    """Run ``sql`` (a query or a statement such as ``CREATE VIEW``) and return its rows as tuples.
+
+    Examples
+    --------
+    >>> with session() as con:
+    ...     query_rows(con, "CREATE VIEW v AS SELECT 1 AS a")
+    ...     query_rows(con, "SELECT a, a + 1 FROM v")
+    []
+    [(1, 2)]
+    """
+    with translate_errors(context):
+        return con.execute(sql, params).fetchall()
+
+
+def table_names(con: Connection) -> set[str]:
+    """Lower-cased names of the tables and views of the connection's catalog.
+
+    Examples
+    --------
+    >>> with session() as con:
+    ...     query_rows(con, "CREATE TABLE Orders (x INTEGER)")
+    ...     table_names(con)
+    []
+    {'orders'}
+    """
+    rows = query_rows(con, "SELECT table_name FROM information_schema.tables",
+                      context="listing the tables")
+    return {r[0].lower() for r in rows}
+
+
+@contextmanager
+def setting(con: Connection, name: str, value: Any) -> Iterator[None]:
+    """Change a DuckDB setting (e.g. ``threads``) for the block, then restore it.
+
+    Examples
+    --------
+    >>> with session(threads=2) as con:
+    ...     with setting(con, "threads", 1):
+    ...         print(query_rows(con, "SELECT current_setting('threads')")[0][0])
+    ...     print(query_rows(con, "SELECT current_setting('threads')")[0][0])
+    1
+    2
+    """
+    if not name.isidentifier():
+        raise InputError(f"{name!r} is not a DuckDB setting name")
+    before = query_rows(con, "SELECT current_setting(?)", [name])[0][0]
+    query_rows(con, f"SET {name} = ?", [value], context=f"setting {name}")
+    try:
+        yield
+    finally:
+        query_rows(con, f"SET {name} = ?", [before], context=f"restoring {name}")
 
 
 _INPUT_ERRORS: tuple[type[Exception], ...] = (

@@ -59,9 +59,12 @@ def log1mexp(x: Array) -> Array:
     -46.051701859880914
     """
     x = np.asarray(x, dtype=float)
+    out = np.empty_like(x)
+    near = x > -np.log(2.0)
     with np.errstate(divide="ignore"):
-        return np.where(x > -np.log(2.0), np.log(-np.expm1(np.minimum(x, 0.0))),
-                        np.log1p(-np.exp(np.minimum(x, -np.log(2.0)))))
+        out[near] = np.log(-np.expm1(x[near]))
+    out[~near] = np.log1p(-np.exp(x[~near]))
+    return out
 
 
 def log_hyp2f1(a: Array, b: Array, c: Array, z: Array, grad: bool = False
@@ -163,7 +166,8 @@ def _series(a: Array, b: Array, c: Array, z: Array, budget: Array, value: Array,
             if grad:
                 state[12:16] /= f
         rho = np.maximum((a_ + k) * (b_ + k) / ((c_ + k) * (k + 1.0)) * z_, z_)
-        tail = state[7] * (k + 2.0) * rho / np.maximum(1.0 - rho, 1e-300)
+        with np.errstate(over="ignore"):
+            tail = state[7] * (k + 2.0) * rho / np.maximum(1.0 - rho, 1e-300)
         done = (rho < 1.0) & (tail <= _SERIES_TOL * state[8])
         over = ~done & (state[5] <= k)
         if np.any(over):

@@ -36,7 +36,7 @@ from scipy.special import betaln, digamma, gammaln, logsumexp
 
 from ltvkit.errors import InputError
 from ltvkit.models.base import Columns, PurchaseModel, _check_rows
-from ltvkit.models.mbgnbd import _quantile_levels
+from ltvkit.models.mbgnbd import _distinct_rows, _quantile_levels
 
 #: opportunities summed exactly by next_purchase_time; farther ones are integrated on a grid
 _HORIZON = 2000
@@ -176,7 +176,9 @@ class BGBB(PurchaseModel):
         codes, first = _distinct_rows(d)
         distinct = {c: v[first] for c, v in d.items()}
         out = _next_purchase_quantiles(self._params, distinct, qs)[codes]
-        return pd.DataFrame(out, index=index, columns=[f"q{100 * v:g}" for v in qs])
+        return pd.DataFrame(
+            out, index=index, columns=[f"q{100 * v:g}".replace(".", "_") for v in qs]
+        )
 
     def _predict_distinct(
         self, fn: Any, data: Any, interval: float | None, **kwargs: np.ndarray
@@ -289,13 +291,6 @@ def _survival_sum(ga: float, de: Any, t: Any) -> np.ndarray:
     return -de * np.expm1(log_ratio) / (ga - 1.0)
 
 
-def _distinct_rows(columns: Columns) -> tuple[np.ndarray, np.ndarray]:
-    """Code of each row's distinct value combination, and the position of each code's first row."""
-    frame = pd.DataFrame(columns)
-    codes = frame.groupby(list(frame.columns), sort=False).ngroup().to_numpy()
-    return codes, np.flatnonzero(~frame.duplicated().to_numpy())
-
-
 def _across_one(fn: Any, value: float) -> np.ndarray:
     """``fn(value)`` for a function analytic in ``value`` but written with a ``1/(value-1)``.
 
@@ -343,37 +338,64 @@ def _next_purchase_quantiles(params: np.ndarray, d: Columns, qs: np.ndarray) -> 
     """Smallest k with P(purchase within k opportunities | data) >= q, shape (rows, len(qs)).
 
     ``F(k) = P(alive at n) sum_{j<=k} f(j)`` with ``f(j) = E[p (1-p)^(j-1) (1-theta)^j]`` over the
-    posterior. The first ``_HORIZON`` terms are summed exactly. Beyond, ``f`` (smooth in j) is
-    integrated on a log-spaced grid up to ``S = 1000 max(_HORIZON, beta', delta')``, where it
-    has reached its power law ``f(s) ~ C s^-(alpha'+gamma+1)``, whose tail integral closes
-    ``P(ever buys again) = F(inf)``.
+    posterior. The first ``_HORIZON`` terms are summed exactly. Beyond, for the rows that need
+    it, ``f`` (smooth in j) is integrated on a log-spaced grid up to
+    ``S = 1000 max(_HORIZON, beta', delta')``, where it has reached its power law
+    ``f(s) ~ C s^-(alpha'+gamma+1)``, whose tail integral closes ``P(ever buys again) = F(inf)``.
     """
-    al, be, ga, de = _posterior(params, d)
     alive = np.exp(_log_alive_at_n(params, d))[:, None]
+    within = alive * np.cumsum(_first_purchase_exact(params, d), axis=1)
+    out = np.empty((len(alive), len(qs)))
+    for col, q in enumerate(qs):  # a handful of quantile levels, not customers
+        out[:, col] = np.where(within[:, -1] >= q, np.argmax(within >= q, axis=1) + 1.0, np.inf)
+    far_rows = np.flatnonzero(within[:, -1] < qs.max())
+    if far_rows.size:
+        sub = {c: v[far_rows] for c, v in d.items()}
+        exact_sum = within[far_rows, -1:]
+        far = _far_quantiles(params, sub, alive[far_rows], exact_sum, qs)
+        out[far_rows] = np.where(exact_sum >= qs[None, :], out[far_rows], far)
+    return out
+
+
+def _first_purchase_exact(params: np.ndarray, d: Columns) -> np.ndarray:
+    """f(j) for j = 1.._HORIZON, shape (rows, _HORIZON), from log-Gamma tables over whole numbers."""
+    al, be, ga, de = params
+    x, n = d["frequency"].astype(np.intp), d["T"].astype(np.intp)
+    m = np.arange(int(np.max(n, initial=0)) + _HORIZON + 1.0)
+    j = np.arange(1, _HORIZON + 1)[None, :]
+    a1, b1, d1 = al + x, be + n - x, de + n  # the posterior of a customer alive at n
+    row = (np.log(a1) - gammaln(b1) + gammaln(a1 + b1) - gammaln(d1) + gammaln(ga + d1))[:, None]
+    log_f = (
+        row + gammaln(be + m)[(n - x - 1)[:, None] + j] - gammaln(al + be + m)[n[:, None] + j]
+        + gammaln(de + m)[n[:, None] + j] - gammaln(ga + de + m)[n[:, None] + j]
+    )  # fmt: skip
+    return np.exp(log_f)
+
+
+def _far_quantiles(
+    params: np.ndarray, d: Columns, alive: np.ndarray, exact_sum: np.ndarray, qs: np.ndarray
+) -> np.ndarray:
+    """Quantiles past the exact horizon: grid integral of f, then its power-law tail."""
+    al, be, ga, de = _posterior(params, d)
     al, be, de = al[:, None], be[:, None], de[:, None]
 
-    def first_at(
-        j: np.ndarray,
-    ) -> np.ndarray:  # f(j) = P(first purchase at opportunity j | alive at 0)
-        return np.exp(
+    def first_at(j: np.ndarray) -> np.ndarray:  # f(j) = P(first purchase at j | alive at 0)
+        log_f = (
             betaln(al + 1.0, be + j - 1.0) - betaln(al, be) + betaln(ga, de + j) - betaln(ga, de)
         )
+        return np.exp(log_f)
 
-    within = alive * np.cumsum(first_at(np.arange(1.0, _HORIZON + 1)[None, :]), axis=1)
     start = _HORIZON + 0.5
     end = 1000.0 * np.maximum(start, np.maximum(be, de))
     s = start * np.exp(np.linspace(0.0, 1.0, _GRID)[None, :] * np.log(end / start))
     f_ds = first_at(s) * s  # integrand over log(s)
     steps = 0.5 * (f_ds[:, 1:] + f_ds[:, :-1]) * np.diff(np.log(s), axis=1)
-    far = within[:, -1:] + alive * np.concatenate(
-        [np.zeros_like(end), np.cumsum(steps, axis=1)], axis=1
-    )
+    far = exact_sum + alive * np.concatenate([np.zeros_like(end), np.cumsum(steps, axis=1)], axis=1)
     power = al + ga
     tail = alive * first_at(end) * end / power
     ever = far[:, -1:] + tail
     out = np.empty((len(alive), len(qs)))
-    for col, q in enumerate(qs):  # a handful of quantile levels, not customers
-        exact = np.argmax(within >= q, axis=1) + 1.0
+    for col, q in enumerate(qs):
         g = np.clip(np.argmax(far >= q, axis=1), 1, _GRID - 1)[:, None]
         s0, s1 = np.take_along_axis(s, g - 1, axis=1), np.take_along_axis(s, g, axis=1)
         f0, f1 = np.take_along_axis(far, g - 1, axis=1), np.take_along_axis(far, g, axis=1)
@@ -381,9 +403,7 @@ def _next_purchase_quantiles(params: np.ndarray, d: Columns, qs: np.ndarray) -> 
             on_grid = np.ceil(s0 + (s1 - s0) * (q - f0) / (f1 - f0) - 0.5)
             beyond = np.ceil(end * (tail / (ever - q)) ** (1 / power) - 0.5)
         out[:, col] = np.select(
-            [within[:, -1] >= q, far[:, -1] >= q, ever[:, 0] > q],
-            [exact, on_grid[:, 0], beyond[:, 0]],
-            np.inf,
+            [far[:, -1] >= q, ever[:, 0] > q], [on_grid[:, 0], beyond[:, 0]], np.inf
         )
     return out
 

@@ -47,8 +47,8 @@ class _Rows:
 
     Special functions then run once per distinct value (a frequency takes ~100 values, T and t_x
     a few hundred in day-granular data) instead of once per row; the per-row work left is a
-    few gathers and one ``logaddexp``. The last evaluated terms are memoised, since the optimizer
-    asks for the value and the gradient at the same parameters.
+    few gathers and one ``logaddexp``. The last evaluated terms are memoised: the optimizer asks
+    for the value and the gradient at the same parameters, and the gradient reuses them.
     """
 
     def __init__(self, x: Array, tx: Array, T: Array) -> None:
@@ -56,13 +56,12 @@ class _Rows:
         self.x = x
         (self.ix, self.ux), (self.itx, self.utx), (self.iT, self.uT) = (
             pd.factorize(v) for v in (x, tx, T))
-        self.repeat = x > 0
         # x = 0 rows have no second term; 1 keeps b + x - 1 > 0 there
         self.uxs = np.where(self.ux > 0, self.ux, 1.0)
-        self._memo: tuple[bytes, tuple[Array, Array]] | None = None
+        self._memo: tuple[bytes, tuple[Array, ...]] | None = None
 
-    def terms(self, params: Array) -> tuple[Array, Array]:
-        """Per-row log-likelihood and the share of its first term, ``(log L, term1 / (term1 + term2))``.
+    def terms(self, params: Array) -> tuple[Array, ...]:
+        """Per-row ``(log L, term1 / (term1 + term2), r + x, log(alpha + T), log(alpha + t_x))``.
 
         FHL 2005 eq. 6: ``L = A (term1 + term2)`` with A = G(r+x) alpha^r / G(r),
         term1 = B(a, b+x)/B(a, b) (alpha+T)^-(r+x), term2 = [x > 0] B(a+1, b+x-1)/B(a, b)
@@ -71,15 +70,15 @@ class _Rows:
         key = params.tobytes()
         if self._memo is None or self._memo[0] != key:
             r, alpha, a, b = params
-            ux, uxs, ix = self.ux, self.uxs, self.ix
-            log_a = (gammaln(r + ux) - gammaln(r) + r * np.log(alpha))[ix]
-            log_t1 = ((betaln(a, b + ux) - betaln(a, b))[ix]
-                      - (r + self.x) * np.log(alpha + self.uT)[self.iT])
-            log_t2 = ((betaln(a + 1, b + uxs - 1) - betaln(a, b))[ix]
-                      - (r + uxs[ix]) * np.log(alpha + self.utx)[self.itx])
-            log_t2 = np.where(self.repeat, log_t2, -np.inf)
-            log_sum = np.logaddexp(log_t1, log_t2)
-            self._memo = (key, (log_a + log_sum, np.exp(log_t1 - log_sum)))
+            ux, ix = self.ux, self.ix
+            log_a = gammaln(r + ux) - gammaln(r) + r * np.log(alpha)
+            c1 = log_a + betaln(a, b + ux) - betaln(a, b)
+            c2 = np.where(ux > 0, log_a + betaln(a + 1, b + self.uxs - 1) - betaln(a, b), -np.inf)
+            rx = r + self.x
+            log_T, log_tx = np.log(alpha + self.uT)[self.iT], np.log(alpha + self.utx)[self.itx]
+            log_t1 = c1[ix] - rx * log_T
+            log_l = np.logaddexp(log_t1, c2[ix] - rx * log_tx)
+            self._memo = (key, (log_l, np.exp(log_t1 - log_l), rx, log_T, log_tx))
         return self._memo[1]
 
 
@@ -88,20 +87,25 @@ def _log_likelihood(params: Array, rows: _Rows) -> Array:
 
 
 def _gradient(params: Array, rows: _Rows) -> Array:
-    """Per-row gradient of the log-likelihood wrt (r, alpha, a, b), shape (n, 4) (digamma terms)."""
+    """Per-row gradient of the log-likelihood wrt (r, alpha, a, b), shape (n, 4).
+
+    With w1 = term1 / (term1 + term2) and w2 = 1 - w1 (x = 0 rows: w1 = 1)::
+
+        d/dr     = psi(r+x) - psi(r) + log alpha - w1 log(alpha+T) - w2 log(alpha+t_x)
+        d/dalpha = r/alpha - (r+x) (w1/(alpha+T) + w2/(alpha+t_x))
+        d/da     = psi(a+b) - psi(a+b+x) + w2/a
+        d/db     = psi(a+b) - psi(b) - psi(a+b+x) + w1 psi(b+x) + w2 psi(b+x-1)
+    """
     r, alpha, a, b = params
-    w1 = rows.terms(params)[1]  # share of term1 in term1 + term2
-    w2 = 1.0 - w1
-    ux, ix, x = rows.ux, rows.ix, rows.x
-    psi_ab, psi_abx = digamma(a + b), digamma(a + b + ux)
-    log_T, log_tx = np.log(alpha + rows.uT)[rows.iT], np.log(alpha + rows.utx)[rows.itx]
-    g = np.empty((x.shape[0], 4))
-    g[:, 0] = ((digamma(r + ux) - digamma(r) + np.log(alpha))[ix]
-               - w1 * log_T - w2 * log_tx)
-    g[:, 1] = r / alpha - (r + x) * (w1 / (alpha + rows.uT)[rows.iT] + w2 / (alpha + rows.utx)[rows.itx])
-    g[:, 2] = (psi_ab - psi_abx)[ix] + w2 / a
-    g[:, 3] = ((psi_ab - digamma(b) - psi_abx)[ix]
-               + w1 * digamma(b + ux)[ix] + w2 * digamma(b + rows.uxs - 1)[ix])
+    _, w1, rx, log_T, log_tx = rows.terms(params)
+    ux, uxs, ix = rows.ux, rows.uxs, rows.ix
+    psi_ab, psi_abx, psi_bx1 = digamma(a + b), digamma(a + b + ux), digamma(b + uxs - 1)
+    inv_T, inv_tx = (1.0 / (alpha + rows.uT))[rows.iT], (1.0 / (alpha + rows.utx))[rows.itx]
+    g = np.empty((rx.shape[0], 4))
+    g[:, 0] = (digamma(r + ux) - digamma(r) + np.log(alpha))[ix] - log_tx - w1 * (log_T - log_tx)
+    g[:, 1] = r / alpha - rx * (inv_tx + w1 * (inv_T - inv_tx))
+    g[:, 2] = (psi_ab - psi_abx + 1.0 / a)[ix] - w1 / a
+    g[:, 3] = (psi_ab - digamma(b) - psi_abx + psi_bx1)[ix] + w1 * (digamma(b + ux) - psi_bx1)[ix]
     return g
 
 

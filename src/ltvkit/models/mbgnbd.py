@@ -34,12 +34,7 @@ from scipy.special import digamma, expit, gammaln
 
 from ltvkit.errors import InputError
 from ltvkit.models.base import Columns, PurchaseModel
-from ltvkit.models.bgnbd import (
-    _expected_given_alive,
-    _on_distinct,
-    _pmf_given_alive,
-    _survive_given_alive,
-)
+from ltvkit.models.bgnbd import _expected_given_alive, _pmf_given_alive, _survive_given_alive
 
 
 class MBGNBD(PurchaseModel):
@@ -89,8 +84,8 @@ class MBGNBD(PurchaseModel):
     def _gradient(self, params: np.ndarray, d: Columns) -> np.ndarray:
         r, alpha, a, b = params
         x, tx, T = d["frequency"], d["recency"], d["T"]
-        s = expit(_log_death_odds(params, d))  # share of the likelihood from "died at t_x"
         log_ratio = np.log1p((T - tx) / (alpha + tx))
+        s = expit(_log_death_odds(params, d, log_ratio))  # likelihood share of "died at t_x"
         psi_r, psi_abx, psi_bx = (
             _per_count(lambda v, c=c: digamma(c + v), x) for c in (r, a + b + 1, b + 1)
         )
@@ -173,7 +168,9 @@ class MBGNBD(PurchaseModel):
             share = qs[None, :] / _p_alive(self._params, d)[:, None]
             tau = (alpha + T)[:, None] * np.expm1(-np.log1p(-share) / (r + x)[:, None])
         tau = np.where(share >= 1, np.inf, tau)
-        return pd.DataFrame(tau, index=index, columns=[f"q{100 * v:g}" for v in qs])
+        return pd.DataFrame(
+            tau, index=index, columns=[f"q{100 * v:g}".replace(".", "_") for v in qs]
+        )
 
     # ------------------------------------------------------------------ a new customer
     def expected_purchases_new(self, t: Any, interval: float | None = None) -> Any:
@@ -196,11 +193,18 @@ class MBGNBD(PurchaseModel):
 
 
 # ---------------------------------------------------------------------- formulas (params, columns)
-def _log_death_odds(params: np.ndarray, d: Columns) -> np.ndarray:
-    """log of P(dead at T) / P(alive at T) given the customer's data."""
+def _log_death_odds(
+    params: np.ndarray, d: Columns, log_ratio: np.ndarray | None = None
+) -> np.ndarray:
+    """log of P(dead at T) / P(alive at T) given the customer's data.
+
+    ``log_ratio`` is ``log((alpha+T)/(alpha+t_x))`` when the caller already has it.
+    """
     r, alpha, a, b = params
     x, tx, T = d["frequency"], d["recency"], d["T"]
-    return np.log(a) - np.log(b + x) + (r + x) * np.log1p((T - tx) / (alpha + tx))
+    if log_ratio is None:
+        log_ratio = np.log1p((T - tx) / (alpha + tx))
+    return np.log(a) - np.log(b + x) + (r + x) * log_ratio
 
 
 def _p_alive(params: np.ndarray, d: Columns) -> np.ndarray:
@@ -217,21 +221,22 @@ def _posterior(params: np.ndarray, d: Columns) -> tuple[np.ndarray, np.ndarray, 
 # An alive MBG/NBD customer, posterior (r+x, alpha+T) x Beta(a, b+x+1), has the future of an
 # alive BG/NBD customer whose posterior is (r+x, alpha+T) x Beta(a, b'+x) with b' = b+1, so the
 # BG/NBD helpers (closed forms, with a quadrature fallback where scipy's hyp2f1 fails or a is
-# near 1) are called with b+1.
-def _p_alive_at(params: np.ndarray, d: Columns, t: np.ndarray) -> np.ndarray:
+# near 1) are called with b+1 -- once per distinct (x, T, t), on which they depend.
+def _given_alive(fn: Any, params: np.ndarray, d: Columns, t: np.ndarray) -> np.ndarray:
     r, _, a, b = params
-    shape, rate, bx = _posterior(params, d)
+    x, T = d["frequency"], d["T"]
+    codes, first = _distinct_rows({"x": x, "T": T, "t": np.broadcast_to(t, x.shape)})
+    shape, rate, bx = (v[first] for v in _posterior(params, d))
     with np.errstate(divide="ignore", under="ignore"):  # quadrature nodes far in the tails
-        survive = _on_distinct(_survive_given_alive, t, shape, rate, bx, a, r, b + 1.0)
-    return _p_alive(params, d) * survive
+        return fn(np.broadcast_to(t, x.shape)[first], shape, rate, bx, a, r, b + 1.0)[codes]
+
+
+def _p_alive_at(params: np.ndarray, d: Columns, t: np.ndarray) -> np.ndarray:
+    return _p_alive(params, d) * _given_alive(_survive_given_alive, params, d, t)
 
 
 def _expected_purchases(params: np.ndarray, d: Columns, t: np.ndarray) -> np.ndarray:
-    r, _, a, b = params
-    shape, rate, bx = _posterior(params, d)
-    with np.errstate(divide="ignore", under="ignore"):  # quadrature nodes far in the tails
-        expected = _on_distinct(_expected_given_alive, t, shape, rate, bx, a, r, b + 1.0)
-    return _p_alive(params, d) * expected
+    return _p_alive(params, d) * _given_alive(_expected_given_alive, params, d, t)
 
 
 def _purchase_probability(
@@ -253,6 +258,13 @@ def _pmf(n: Any, t: Any, shape: Any, rate: Any, bx: Any, a: float, alive: Any) -
     n, t, shape, rate, bx, alive = np.broadcast_arrays(n, t, shape, rate, bx, alive)
     given_alive = _pmf_given_alive(n, t, shape, rate, a, bx)
     return alive * given_alive + (1.0 - alive) * (n == 0)
+
+
+def _distinct_rows(columns: Columns) -> tuple[np.ndarray, np.ndarray]:
+    """Code of each row's distinct value combination, and the position of each code's first row."""
+    frame = pd.DataFrame(columns)
+    codes = frame.groupby(list(frame.columns), sort=False).ngroup().to_numpy()
+    return codes, np.flatnonzero(~frame.duplicated().to_numpy())
 
 
 def _per_count(fn: Any, x: np.ndarray) -> np.ndarray:

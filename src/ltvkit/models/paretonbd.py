@@ -57,9 +57,16 @@ def _limit_pairs(x: Array, tx: Array, T: Array) -> tuple[Array, Array, Array]:
     The integrals depend on a row only through (x, u); in customer data there are far fewer
     distinct pairs than rows, so they are evaluated once per pair.
     """
-    keys = np.concatenate([x + 1j * tx, x + 1j * T])
-    uniq, inverse = np.unique(keys, return_inverse=True)
-    return uniq.real, uniq.imag, inverse.ravel()
+    code_x, uniq_x = pd.factorize(np.concatenate([x, x]))
+    code_u, uniq_u = pd.factorize(np.concatenate([tx, T]))
+    inverse, uniq = pd.factorize(code_x.astype(np.int64) * len(uniq_u) + code_u)
+    return uniq_x[uniq // len(uniq_u)], uniq_u[uniq % len(uniq_u)], inverse
+
+
+def _per_distinct(fn: Any, v: Array) -> Array:
+    """``fn(v)`` computed once per distinct value of ``v`` (e.g. gammaln of r + frequency)."""
+    code, uniq = pd.factorize(v)
+    return fn(uniq)[code]
 
 
 def _log_parts(params: Array, x: Array, tx: Array, T: Array, grad: bool = False,
@@ -71,7 +78,7 @@ def _log_parts(params: Array, x: Array, tx: Array, T: Array, grad: bool = False,
     """
     r, alpha, s, beta = params
     n = x.shape[0]
-    log_pre = gammaln(r + x) - gammaln(r) + r * np.log(alpha) + s * np.log(beta)
+    log_pre = _per_distinct(gammaln, r + x) - gammaln(r) + r * np.log(alpha) + s * np.log(beta)
     t1 = -(r + x) * np.log(alpha + T) - s * np.log(beta + T)
     xu, uu, inverse = _limit_pairs(x, tx, T) if pairs is None else pairs
     out = log_tail_integral(r + xu, s + 1.0, alpha, beta, uu, grad=grad)
@@ -104,7 +111,7 @@ def _log_likelihood_and_gradient(params: Array, x: Array, tx: Array, T: Array,
     rho = np.exp(diff)
     dp, dq, da, db = (v[:n] - rho * v[n:] for v in dj)
     g = np.empty((n, 4))
-    g[:, 0] = digamma(r + x) - digamma(r) + np.log(alpha) - w1 * np.log(alpha + T) + k * dp
+    g[:, 0] = _per_distinct(digamma, r + x) - digamma(r) + np.log(alpha) - w1 * np.log(alpha + T) + k * dp
     g[:, 1] = r / alpha - w1 * (r + x) / (alpha + T) + k * da
     g[:, 2] = np.log(beta) - w1 * np.log(beta + T) + (1.0 - w1) / s + k * dq
     g[:, 3] = s / beta - w1 * s / (beta + T) + k * db
