@@ -376,7 +376,7 @@ def test_duckdb_query_and_table_name():
     assert len(tx) == 2
     tx = read_transactions("select 'a' as c, '2025-01-01' as d, '3,5' as a", "c", "d", "a")
     assert col(tx, "amount") == [3.5]
-    with pytest.raises(InputError, match="could not read the data.*missing_table"):
+    with pytest.raises(InputError, match="reading the data failed.*missing_table"):
         read_transactions("SELECT * FROM missing_table", "c", "d", "a", connection=con)
 
 

@@ -6,8 +6,9 @@ returns a pyarrow table with ``customer_id``, ``ts`` (UTC), ``amount`` and any e
 Unusable rows raise :class:`~ltvkit.errors.InputError` naming the file, line, column and value, or
 with ``on_bad_rows="skip"`` are excluded, counted and reported; nothing is dropped silently.
 
-All parsing runs vectorised in an in-process DuckDB connection; only the few bad rows are ever
-looked at in Python.
+All parsing runs vectorised in an in-process DuckDB connection opened and driven through
+:mod:`ltvkit.engines.duckdb` (which also translates DuckDB's errors); only the few bad rows are
+ever looked at in Python.
 """
 
 from __future__ import annotations
@@ -19,17 +20,17 @@ import os
 import re
 import tempfile
 import warnings
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ltvkit.engines import duckdb as engine
+from ltvkit.engines.duckdb import Connection
 from ltvkit.errors import InputError, MissingExtraError
 
 __all__ = ["BadRow", "ReadReport", "Transactions", "read_transactions"]
@@ -241,24 +242,13 @@ class _Source:
     has_header: bool = True
 
 
-@contextmanager
-def _duckdb_errors(source: str) -> Iterator[None]:
-    """Translate DuckDB exceptions into :class:`InputError` at this boundary."""
-    try:
-        yield
-    except duckdb.Error as exc:
-        raise InputError(f"{source}: could not read the data: {str(exc).strip()}") from exc
+def _fetch(con: Connection, sql: str, src: _Source | str) -> list[tuple[Any, ...]]:
+    """Rows of ``sql``; DuckDB errors become ltvkit errors naming the source."""
+    name = src if isinstance(src, str) else src.name
+    return engine.query_rows(con, sql, context=f"{name}: reading the data")
 
 
-def _connect() -> duckdb.DuckDBPyConnection:
-    """In-memory connection: UTC session time zone, no progress bar printed by a library."""
-    con = duckdb.connect()
-    con.execute("SET TimeZone='UTC'").fetchall()
-    con.execute("SET enable_progress_bar=false").fetchall()
-    return con
-
-
-def _open(source: Any, con: duckdb.DuckDBPyConnection, opts: dict[str, Any],
+def _open(source: Any, con: Connection, opts: dict[str, Any],
           refs: Sequence[ColumnRef]) -> _Source:
     if isinstance(source, (str, os.PathLike)) and not _is_query(source, opts):
         path = Path(source)
@@ -290,8 +280,7 @@ def _is_query(source: Any, opts: dict[str, Any]) -> bool:
     con = opts.get("connection")
     if con is None or not re.fullmatch(r"[\w.]+", source):
         return False
-    names = {r[0].lower() for r in con.execute(
-        "SELECT table_name FROM information_schema.tables").fetchall()}
+    names = engine.table_names(con)
     return source.lower() in names or source.split(".")[-1].lower() in names
 
 
@@ -303,14 +292,12 @@ def _is_file(text: str) -> bool:
 
 
 def _query_table(query: str, connection: Any) -> pa.Table:
-    con = connection if connection is not None else _connect()
     sql = query if _SQL_START.match(query) else f"SELECT * FROM {query}"
-    try:
-        with _duckdb_errors(_short(query)):
-            return con.sql(sql).to_arrow_table()
-    finally:
-        if connection is None:
-            con.close()
+    context = f"{_short(query)}: reading the data"
+    if connection is not None:
+        return engine.query_arrow(connection, sql, context=context)
+    with engine.session(preserve_order=True) as con:
+        return engine.query_arrow(con, sql, context=context)
 
 
 def _frame_name(frame: Any) -> str:
@@ -340,25 +327,24 @@ def _frame_table(frame: Any) -> pa.Table:
                      "a pandas/polars DataFrame, a pyarrow Table or a DuckDB SQL query")
 
 
-def _describe(con: duckdb.DuckDBPyConnection) -> tuple[list[str], list[str]]:
-    rows = con.execute("DESCRIBE src").fetchall()
+def _describe(con: Connection, name: str) -> tuple[list[str], list[str]]:
+    rows = _fetch(con, "DESCRIBE src", name)
     return [r[0] for r in rows], [r[1] for r in rows]
 
 
-def _open_frame(table: pa.Table, con: duckdb.DuckDBPyConnection, name: str,
+def _open_frame(table: pa.Table, con: Connection, name: str,
                 first_row: int = 0) -> _Source:
     """Register an Arrow table; bad rows are shown as positions counted from ``first_row``."""
-    con.register("src", table)
-    columns, types = _describe(con)
+    engine.register(con, "src", table)
+    columns, types = _describe(con, name)
     return _Source(name, "row", columns, types, text=False, reread="SELECT * FROM src",
                    locate=lambda idx: idx + first_row)
 
 
-def _open_parquet(path: Path, con: duckdb.DuckDBPyConnection) -> _Source:
+def _open_parquet(path: Path, con: Connection) -> _Source:
     scan = f"read_parquet({_lit(str(path))})"
-    with _duckdb_errors(path.name):
-        con.execute(f"CREATE VIEW src AS SELECT * FROM {scan}").fetchall()
-        columns, types = _describe(con)
+    _fetch(con, f"CREATE VIEW src AS SELECT * FROM {scan}", path.name)
+    columns, types = _describe(con, path.name)
     return _Source(path.name, "row", columns, types, text=False,
                    reread=f"SELECT * FROM {scan}")
 
@@ -374,7 +360,7 @@ def _ident(name: str) -> str:
 # ---- text files
 
 
-def _open_text(path: Path, con: duckdb.DuckDBPyConnection, opts: dict[str, Any],
+def _open_text(path: Path, con: Connection, opts: dict[str, Any],
                refs: Sequence[ColumnRef]) -> _Source:
     name = path.name
     path, sample = _utf8_file(path, opts.get("encoding"), opts["tmpdir"])
@@ -401,29 +387,28 @@ def _open_text(path: Path, con: duckdb.DuckDBPyConnection, opts: dict[str, Any],
 
     scan = scan_of(path)
     try:
-        con.execute(f"CREATE TABLE raw AS SELECT * FROM {scan}").fetchall()
-    except duckdb.Error as exc:
+        _fetch(con, f"CREATE TABLE raw AS SELECT * FROM {scan}", name)
+    except InputError as exc:
         if opts.get("encoding") or "unicode" not in str(exc).lower():
             raise InputError(_csv_error(name, path, sep, len(rows[0]), exc)) from exc
         # valid UTF-8 at the start only: fall back to cp1252 for the whole file
         path = _utf8_file(path, "cp1252", opts["tmpdir"])[0]
         scan = scan_of(path)
-        with _duckdb_errors(name):
-            con.execute(f"CREATE TABLE raw AS SELECT * FROM {scan}").fetchall()
+        _fetch(con, f"CREATE TABLE raw AS SELECT * FROM {scan}", name)
     fields = "*"
     if whitespace:  # one column a field, as many as the widest line
-        width = con.execute("SELECT max(len(f)) FROM raw").fetchall()[0][0] or 0
+        width = _fetch(con, "SELECT max(len(f)) FROM raw", name)[0][0] or 0
         names = (names or [])[:width]
         names += [f"column{i}" for i in range(len(names), width)]
         fields = ", ".join(f"f[{i + 1}] AS {_ident(n)}" for i, n in enumerate(names))
-    con.execute(f"CREATE VIEW src AS SELECT {fields} FROM raw").fetchall()
-    columns, types = _describe(con)
+    _fetch(con, f"CREATE VIEW src AS SELECT {fields} FROM raw", name)
+    columns, types = _describe(con, name)
     return _Source(name, "line", columns, types, text=True,
                    reread=f"SELECT {fields} FROM {scan}",
                    locate=lambda idx: _data_lines(path, header)[idx], has_header=header)
 
 
-def _csv_error(name: str, path: Path, sep: str, width: int, exc: duckdb.Error) -> str:
+def _csv_error(name: str, path: Path, sep: str, width: int, exc: InputError) -> str:
     """Message for a file DuckDB cannot parse, naming the first line with too many fields."""
     with open(path, encoding="utf-8", errors="replace", newline="") as fh:
         reader = csv.reader(fh, delimiter=sep)
@@ -433,7 +418,7 @@ def _csv_error(name: str, path: Path, sep: str, width: int, exc: duckdb.Error) -
                         f"where the first line has {width}: {sep.join(row)!r}. Fix that line "
                         "(quote values that contain the delimiter), or pass sep= if the "
                         "delimiter was detected wrongly")
-    return f"{name}: could not read the data: {str(exc).strip()}"
+    return str(exc)
 
 
 def _utf8_file(path: Path, encoding: str | None, tmpdir: Path) -> tuple[Path, str]:
@@ -615,7 +600,7 @@ def _trimmed(v: str) -> str:
     return f"CASE WHEN starts_with({v}, ' ') OR ends_with({v}, ' ') THEN trim({v}) ELSE {v} END"
 
 
-def _amount_expr(col: str, typ: str, text: bool, con: duckdb.DuckDBPyConnection,
+def _amount_expr(col: str, typ: str, text: bool, con: Connection,
                  src: _Source, decimal: str | None) -> tuple[str, str]:
     """SQL parsing the amount column to DOUBLE and a format description.
 
@@ -640,7 +625,7 @@ def _amount_expr(col: str, typ: str, text: bool, con: duckdb.DuckDBPyConnection,
     return f"COALESCE({fast}, {slow})", f"numbers like {example}"
 
 
-def _detect_decimal(con: duckdb.DuckDBPyConnection, raw: str, src: _Source, col: str) -> str:
+def _detect_decimal(con: Connection, raw: str, src: _Source, col: str) -> str:
     """Decide the decimal mark from the whole column; raise when it cannot be told.
 
     A value votes for a decimal comma when a comma follows the last dot (``1.234,5``), when it
@@ -651,8 +636,7 @@ def _detect_decimal(con: duckdb.DuckDBPyConnection, raw: str, src: _Source, col:
         SELECT count_if(ok AND contains(v, '.')), count_if(NOT ok)
         FROM (SELECT v, TRY_CAST(v AS DOUBLE) IS NOT NULL AS ok FROM (SELECT {raw} AS v FROM src)
               WHERE v IS NOT NULL)"""
-    with _duckdb_errors(src.name):
-        dot_plain, n_other = con.execute(plain).fetchall()[0]
+    dot_plain, n_other = _fetch(con, plain, src)[0]
     if not n_other:  # every value is a plain number like 12.5
         return "."
     strip = _lit(" \t€$£¥\u00a0\u202f")
@@ -667,8 +651,7 @@ def _detect_decimal(con: duckdb.DuckDBPyConnection, raw: str, src: _Source, col:
               FROM (SELECT v, contains(v, ',') AS c, contains(v, '.') AS d, length(v) AS n
                     FROM (SELECT trim({raw}, {strip}) AS v FROM src
                           WHERE TRY_CAST({raw} AS DOUBLE) IS NULL)))"""
-    with _duckdb_errors(src.name):
-        comma, dot, n_comma_only, example = con.execute(sql).fetchall()[0]
+    comma, dot, n_comma_only, example = _fetch(con, sql, src)[0]
     dot += dot_plain
     if comma and dot:
         return "," if comma >= dot else "."
@@ -691,7 +674,7 @@ _FAMILIES = {
 _SAMPLE_ROWS = 20_000
 
 
-def _date_expr(col: str, typ: str, text: bool, con: duckdb.DuckDBPyConnection, src: _Source,
+def _date_expr(col: str, typ: str, text: bool, con: Connection, src: _Source,
                date_format: str | None) -> tuple[str, str, bool]:
     """SQL parsing the date column (NULL when unusable), the format used and whether it is tz-aware.
 
@@ -705,10 +688,8 @@ def _date_expr(col: str, typ: str, text: bool, con: duckdb.DuckDBPyConnection, s
     raw = _trimmed(f"CAST({c} AS VARCHAR)")
     if date_format is not None:
         return _strptime(raw, [date_format]), date_format, "%z" in date_format
-    with _duckdb_errors(src.name):
-        sample = [r[0] for r in con.execute(
-            f"SELECT v FROM (SELECT {raw} AS v FROM src) WHERE v <> '' LIMIT {_SAMPLE_ROWS}"
-        ).fetchall()]
+    sample = [r[0] for r in _fetch(
+        con, f"SELECT v FROM (SELECT {raw} AS v FROM src) WHERE v <> '' LIMIT {_SAMPLE_ROWS}", src)]
     if not sample:
         return f"TRY_CAST({raw} AS TIMESTAMP)", "ISO 8601", False
     family, matches = _date_family(sample, src, col)
@@ -752,15 +733,14 @@ def _variants(matches: list[re.Match[str]]) -> list[tuple[str, str, str]]:
     return sorted(everything, key=lambda v: -counts.get(v, 0))
 
 
-def _has_offsets(con: duckdb.DuckDBPyConnection, raw: str, src: _Source) -> bool:
+def _has_offsets(con: Connection, raw: str, src: _Source) -> bool:
     """Whether any ISO value of the whole column carries a time zone offset or ``Z``."""
     sql = (f"SELECT count_if(contains(v, '+') OR ends_with(v, 'Z') OR ends_with(v, 'UTC') "
            f"OR v LIKE '%:%-%') FROM (SELECT {raw} AS v FROM src)")
-    with _duckdb_errors(src.name):
-        return bool(con.execute(sql).fetchall()[0][0])
+    return bool(_fetch(con, sql, src)[0][0])
 
 
-def _day_month_order(con: duckdb.DuckDBPyConnection, raw: str, src: _Source, col: str,
+def _day_month_order(con: Connection, raw: str, src: _Source, col: str,
                      sample: list[str]) -> tuple[str, str]:
     """Day first or month first, from the largest first and second numbers of the whole column."""
     sql = f"""
@@ -769,8 +749,7 @@ def _day_month_order(con: duckdb.DuckDBPyConnection, raw: str, src: _Source, col
                      TRY_CAST(split_part(x, '/', 2) AS INTEGER) AS b
               FROM (SELECT translate({raw}, '.-', '//') AS x FROM src))
         WHERE a <= 31 AND b <= 31"""
-    with _duckdb_errors(src.name):
-        max1, max2, over1, over2 = con.execute(sql).fetchall()[0]
+    max1, max2, over1, over2 = _fetch(con, sql, src)[0]
     if (max1 or 0) <= 12 and (max2 or 0) <= 12:
         example = next(v for v in sample if _FAMILIES["dmy"].fullmatch(v))
         sep = _FAMILIES["dmy"].fullmatch(example)["sep"]
@@ -819,7 +798,7 @@ def read_transactions(
     on_bad_rows: Literal["raise", "skip"] = "raise",
     observation_end: Any = None,
     sheet: str | int | None = None,
-    connection: duckdb.DuckDBPyConnection | None = None,
+    connection: Connection | None = None,
 ) -> Transactions:
     """Read and validate a transaction log (one row a purchase) from almost any source.
 
@@ -895,15 +874,12 @@ def read_transactions(
     end, bound = _parse_end(observation_end)
     opts = {"sep": sep, "header": header, "encoding": encoding, "sheet": sheet,
             "connection": connection}
-    con = _connect()
-    try:
-        with tempfile.TemporaryDirectory(prefix="ltvkit-") as tmpdir:
-            opts["tmpdir"] = Path(tmpdir)
-            src = _open(source, con, opts, (customer, date, amount))
-            table, report = _read(src, con, (customer, date, amount), date_format, decimal,
-                                  on_bad_rows, bound)
-    finally:
-        con.close()
+    with engine.session(preserve_order=True) as con, \
+            tempfile.TemporaryDirectory(prefix="ltvkit-") as tmpdir:
+        opts["tmpdir"] = Path(tmpdir)
+        src = _open(source, con, opts, (customer, date, amount))
+        table, report = _read(src, con, (customer, date, amount), date_format, decimal,
+                              on_bad_rows, bound)
     return Transactions(table, report, end)
 
 
@@ -918,7 +894,7 @@ class _Plan:
     extras: dict[str, str]  # source column -> output name
 
 
-def _plan(src: _Source, con: duckdb.DuckDBPyConnection, refs: Sequence[ColumnRef],
+def _plan(src: _Source, con: Connection, refs: Sequence[ColumnRef],
           date_format: str | None, decimal: str | None) -> _Plan:
     cust = _resolve(refs[0], "customer", src, _CUSTOMER_NAMES)
     date = _resolve(refs[1], "date", src, _DATE_NAMES)
@@ -935,7 +911,7 @@ def _plan(src: _Source, con: duckdb.DuckDBPyConnection, refs: Sequence[ColumnRef
     return _Plan(exprs, {"customer_id": cust, "ts": date, "amount": amount}, formats, tz, extras)
 
 
-def _read(src: _Source, con: duckdb.DuckDBPyConnection, refs: Sequence[ColumnRef],
+def _read(src: _Source, con: Connection, refs: Sequence[ColumnRef],
           date_format: str | None, decimal: str | None, on_bad_rows: str,
           bound: dt.datetime | None) -> tuple[pa.Table, ReadReport]:
     """Parse every row in one vectorised query; look at bad rows only when there are some."""
@@ -950,8 +926,7 @@ def _read(src: _Source, con: duckdb.DuckDBPyConnection, refs: Sequence[ColumnRef
         late = f"ts >= {'TIMESTAMPTZ' if plan.tz else 'TIMESTAMP'} {_lit(stamp)}"
     sql = (f"SELECT *, ({bad}) AS __bad, (NOT ({bad}) AND {late}) AS __late "
            f"FROM (SELECT {final} FROM (SELECT {', '.join(parsed)} FROM src))")
-    with _duckdb_errors(src.name):
-        table = con.sql(sql).to_arrow_table()
+    table = engine.query_arrow(con, sql, context=f"{src.name}: reading the data")
     n_rows = table.num_rows
     n_bad = pc.sum(table["__bad"]).as_py() or 0
     n_late = pc.sum(table["__late"]).as_py() or 0
@@ -997,26 +972,24 @@ def _count_duplicates(table: pa.Table) -> int:
     """
     if table.num_rows < 2:
         return 0
-    con = _connect()
-    try:
-        con.register("t", table)
+    context = "counting duplicate rows"
+    with engine.session() as con:
+        engine.register(con, "t", table)
         row_hash = f"hash({', '.join(_ident(c) for c in table.column_names)})"
-        hashes = np.sort(con.sql(f"SELECT {row_hash} AS h FROM t").to_arrow_table()
+        hashes = np.sort(engine.query_arrow(con, f"SELECT {row_hash} AS h FROM t", context=context)
                          .column("h").to_numpy())
         repeated = np.unique(hashes[1:][hashes[1:] == hashes[:-1]])
         if not len(repeated):
             return 0
-        con.register("repeated", pa.table({"h": repeated}))
-        n, n_distinct = con.execute(
-            f"SELECT count(*), (SELECT count(*) FROM (SELECT DISTINCT * FROM t "
+        engine.register(con, "repeated", pa.table({"h": repeated}))
+        n, n_distinct = engine.query_rows(
+            con, f"SELECT count(*), (SELECT count(*) FROM (SELECT DISTINCT * FROM t "
             f"WHERE {row_hash} IN (SELECT h FROM repeated))) "
-            f"FROM t WHERE {row_hash} IN (SELECT h FROM repeated)").fetchall()[0]
-    finally:
-        con.close()
+            f"FROM t WHERE {row_hash} IN (SELECT h FROM repeated)", context=context)[0]
     return n - n_distinct
 
 
-def _locate_bad(src: _Source, con: duckdb.DuckDBPyConnection, plan: _Plan,
+def _locate_bad(src: _Source, con: Connection, plan: _Plan,
                 limit: int) -> list[tuple[str, BadRow]]:
     """Re-read the source in order (one thread) to find where the first bad rows are."""
     exprs, cols = plan.exprs, plan.columns
@@ -1029,10 +1002,8 @@ def _locate_bad(src: _Source, con: duckdb.DuckDBPyConnection, plan: _Plan,
     sql = (f"SELECT idx, {checks}, {raw_names} FROM (SELECT idx, {finals}, {raw_names} FROM "
            f"(SELECT row_number() OVER () - 1 AS idx, {parsed}, {raws} FROM ({src.reread}) AS src))"
            f" WHERE {any_bad} ORDER BY idx LIMIT {limit}")
-    con.execute("SET threads=1").fetchall()
-    with _duckdb_errors(src.name):
-        rows = con.execute(sql).fetchall()
-    con.execute("RESET threads").fetchall()
+    with engine.setting(con, "threads", 1):
+        rows = _fetch(con, sql, src)
     lines = src.locate(np.array([r[0] for r in rows], dtype=np.int64))
     keys = list(exprs)
     out = []

@@ -56,6 +56,11 @@ class BaseModel:
         """Per-row gradient wrt the natural parameters, shape (n, k); ``None`` means numeric."""
         return None
 
+    def _log_likelihood_and_gradient(self, params: np.ndarray, d: Columns
+                                     ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Both at once; override when they share costly terms (the optimizer asks for both)."""
+        return self._log_likelihood(params, d), self._gradient(params, d)
+
     def _validate(self, d: Columns, index: pd.Index) -> None:
         """Model-specific checks; raise :class:`InputError` naming offending rows."""
 
@@ -127,7 +132,7 @@ class BaseModel:
         fun = self._objective
         jac = self._objective_gradient
         best = optimize.minimize(
-            fun, start, args=(d, w), jac=jac, method="L-BFGS-B",
+            self._objective_and_gradient, start, args=(d, w), jac=True, method="L-BFGS-B",
             bounds=[(-25.0, 25.0)] * len(start),
             options={"maxiter": 5000, "ftol": 1e-15, "gtol": 1e-10},
         )
@@ -146,20 +151,29 @@ class BaseModel:
         return np.asarray(best.x, dtype=float)
 
     def _objective(self, log_theta: np.ndarray, d: Columns, w: np.ndarray) -> float:
+        """Mean negative log-likelihood plus the penalty (what the optimizer minimises)."""
         theta = np.exp(log_theta)
         with np.errstate(all="ignore"):
-            ll = np.sum(w * self._log_likelihood(theta, d)) / w.sum()
-        value = -ll + self.penalizer * np.sum(theta**2)
+            ll = self._log_likelihood(theta, d)
+        return self._penalized(ll, theta, w)
+
+    def _penalized(self, ll: np.ndarray, theta: np.ndarray, w: np.ndarray) -> float:
+        value = -np.sum(w * ll) / w.sum() + self.penalizer * np.sum(theta**2)
         return float(value) if np.isfinite(value) else np.inf
 
-    def _objective_gradient(self, log_theta: np.ndarray, d: Columns, w: np.ndarray) -> np.ndarray:
+    def _objective_and_gradient(self, log_theta: np.ndarray, d: Columns,
+                                w: np.ndarray) -> tuple[float, np.ndarray]:
         theta = np.exp(log_theta)
         with np.errstate(all="ignore"):
-            g = self._gradient(theta, d)
+            ll, g = self._log_likelihood_and_gradient(theta, d)
+        value = self._penalized(ll, theta, w)
         if g is None:
-            return _central_gradient(lambda x: self._objective(x, d, w), log_theta)
+            return value, _central_gradient(lambda x: self._objective(x, d, w), log_theta)
         grad_natural = -(w @ g) / w.sum() + 2.0 * self.penalizer * theta
-        return grad_natural * theta  # chain rule: d/dlog(theta) = theta * d/dtheta
+        return value, grad_natural * theta  # chain rule: d/dlog(theta) = theta * d/dtheta
+
+    def _objective_gradient(self, log_theta: np.ndarray, d: Columns, w: np.ndarray) -> np.ndarray:
+        return self._objective_and_gradient(log_theta, d, w)[1]
 
     def _log_hessian(self, log_theta: np.ndarray, d: Columns, w: np.ndarray) -> np.ndarray:
         """Hessian of the total penalized negative log-likelihood wrt log-parameters."""

@@ -367,15 +367,17 @@ class ParetoNBD(PurchaseModel):
                 raise InputError(f"quantile q={qq!r} must be strictly between 0 and 1, e.g. q=(0.1, 0.5, 0.9)")
             ok = qq < reach
             # solve J(tau) / J(0) = 1 - q / reach for tau, bisecting on u = tau / (R + tau)
-            target = np.log1p(-np.minimum(qq / reach, 1.0))
+            target = np.log1p(-np.where(ok, qq / reach, 0.5))
             lo, hi = np.zeros_like(A), np.ones_like(A)
-            for _ in range(_BISECTIONS):
-                mid = 0.5 * (lo + hi)
-                tau = R * mid / (1.0 - mid)
-                below = log_tail_integral(A + 1.0, s, R, S, tau) - log_j0 > target
-                lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
-            u = 0.5 * (lo + hi)
-            out[f"q{100 * qq:g}".replace(".", "_")] = np.where(ok, R * u / (1.0 - u), np.inf)
+            with np.errstate(divide="ignore"):  # u -> 1 in float: tau beyond float range
+                for _ in range(_BISECTIONS):
+                    mid = 0.5 * (lo + hi)
+                    tau = R * mid / (1.0 - mid)
+                    below = log_tail_integral(A + 1.0, s, R, S, tau) - log_j0 > target
+                    lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
+                u = 0.5 * (lo + hi)
+                tau = R * u / (1.0 - u)
+            out[f"q{100 * qq:g}".replace(".", "_")] = np.where(ok, tau, np.inf)
         return pd.DataFrame(out, index=index)
 
     # ---- new customers ----
