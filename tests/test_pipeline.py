@@ -143,6 +143,20 @@ def test_simulated_log_with_channels_and_spend(simulated, tmp_path: Path) -> Non
     assert "1\u202f" in a.to_html(lang="fr", currency="EUR") or "\u202f€" in a.to_html(lang="fr")
 
 
+def test_weekly_forecast(simulated) -> None:
+    path, _, _ = simulated
+    a = ltvkit.analyze(path, customer="customer_id", date="ts", amount="amount", run_backtest=False,
+                       model="bgnbd", forecast_period="W", new_customers_per_month=100)
+    fc = a.forecast
+    assert len(fc) == 52 and (fc["period_end"] - fc["period_start"]).dt.days.eq(7).all()
+    assert fc["new_customers"].iloc[0] == pytest.approx(100 * 7 / (365.25 / 12))
+    # 52 weeks hold slightly fewer purchases than the 12 calendar months of the CLV horizon
+    assert fc["purchases"].sum() == pytest.approx(a.customers["expected_purchases"].sum(), rel=0.01)
+    assert "Expected orders per week" in a.to_html()
+    with pytest.raises(InputError, match="forecast_period"):
+        ltvkit.analyze(path, customer="customer_id", date="ts", amount="amount", forecast_period="Q")
+
+
 def test_spend_without_channel_column_is_a_clear_error(tmp_path: Path) -> None:
     spend = tmp_path / "spend.csv"
     spend.write_text("channel,spend\nsearch,100\n")
@@ -229,3 +243,24 @@ def test_cli_demo(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     text = " ".join(capsys.readouterr().out.split())  # undo the console's line wrapping
     assert "2,357" in text and "1,882 happened" in text  # stats table and the backtest sentence
     assert (out / "report.html").exists() and (out / "customers.parquet").exists()
+
+
+def test_unidentified_fit_is_retried_with_a_small_penalty_and_noted() -> None:
+    from ltvkit.errors import FitError
+    from ltvkit.pipeline import _fit_with_fallback
+
+    class Flaky:
+        def __init__(self, penalizer: float) -> None:
+            self.penalizer = penalizer
+
+        def fit(self, data: object) -> Flaky:
+            if self.penalizer == 0:
+                raise FitError("parameter 'b' is not identified")
+            return self
+
+    notes: list[str] = []
+    fitted = _fit_with_fallback(Flaky, pd.DataFrame({"x": [1]}), "Model", notes)
+    assert fitted.penalizer == 0.01
+    assert "small penalty (0.01)" in notes[0] and "'b' is not identified" in notes[0]
+    with pytest.raises(FitError, match="Model could not be fitted"):
+        _fit_with_fallback(lambda pen: Flaky(0.0), pd.DataFrame({"x": [1]}), "Model", [])

@@ -222,6 +222,7 @@ def analyze_command(
     currency: str = typer.Option("USD", help="Currency code for the report, e.g. EUR."),
     lang: str = typer.Option("en", help="Report language: en or fr."),
     freq: str = typer.Option("W", help="Model time unit: D, W or M."),
+    forecast_period: str = typer.Option("M", help="Forecast per month (M) or per week (W)."),
     observation_end: str | None = typer.Option(
         None, help="Last day observed (YYYY-MM-DD); default: the last purchase date."),
     sep: str | None = typer.Option(None, help="Delimiter of a text file (detected by default)."),
@@ -238,7 +239,8 @@ def analyze_command(
     options = {
         "holdout": holdout, "model": model, "horizon": horizon, "discount_rate": discount_rate,
         "margin": margin, "new_customers_per_month": new_customers_per_month, "spend": spend_file,
-        "currency": currency, "freq": freq, "observation_end": observation_end, "sep": sep,
+        "currency": currency, "freq": freq, "forecast_period": forecast_period,
+        "observation_end": observation_end, "sep": sep,
         "date_format": date_format, "on_bad_rows": "skip" if skip_bad_rows else "raise",
     }
     _analysis_run(file, (_column_ref(customer), _column_ref(date), _column_ref(amount)), options,

@@ -328,7 +328,7 @@ def fit_quietly(model: Any, data: pd.DataFrame) -> tuple[Any, str | None]:
     return model, (notes[0] if notes else None)
 
 
-def make_purchase_model(key: str) -> Any:
+def make_purchase_model(key: str, penalizer: float = 0.0) -> Any:
     """A new, unfitted purchase model from its key (``"bgnbd"``, ``"paretonbd"``, ``"mbgnbd"``)."""
     import ltvkit
 
@@ -336,7 +336,7 @@ def make_purchase_model(key: str) -> Any:
         raise InputError(
             f"unknown model {key!r}; choose one of {', '.join(PURCHASE_MODELS)}"
         )
-    return getattr(ltvkit, PURCHASE_MODELS[key][0])()
+    return getattr(ltvkit, PURCHASE_MODELS[key][0])(penalizer=penalizer)
 
 
 def backtest(

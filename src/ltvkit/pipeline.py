@@ -47,6 +47,7 @@ OUTPUT_FILES: tuple[str, ...] = ("customers.parquet", "report.html")
 _MONTH_DAYS = 365.25 / 12
 _RECENT_MONTHS = 3
 _MIN_BUYERS_FOR_SPEND = 10
+_FALLBACK_PENALIZER = 0.01
 
 
 @dataclass
@@ -226,6 +227,7 @@ def analyze(
     spend: Any = None,
     currency: str = "USD",
     interval: float = 0.9,
+    forecast_period: str = "M",
     run_backtest: bool = True,
     progress: Callable[[str], None] | None = None,
     **read_options: Any,
@@ -263,6 +265,8 @@ def analyze(
         ISO code used in the report and the JSON headline.
     interval : float
         Width of the intervals.
+    forecast_period : {"M", "W"}
+        Forecast per calendar month or per week (over the same ``horizon`` months).
     run_backtest : bool
         Set False to skip the backtest (then ``model`` or BG/NBD is used).
     progress : callable, optional
@@ -289,6 +293,8 @@ def analyze(
         raise InputError(f"discount_rate is per month and must be in [0, 1), got {discount_rate}")
     if not 0 < margin <= 1:
         raise InputError(f"margin must be in (0, 1] (share of revenue kept), got {margin}")
+    if forecast_period not in ("M", "W"):
+        raise InputError(f"forecast_period must be 'M' (months) or 'W' (weeks), got {forecast_period!r}")
     timings: dict[str, float] = {}
     clock = _Clock(progress, timings)
 
@@ -338,7 +344,7 @@ def analyze(
     clock("forecast")
     rate, rate_source = _acquisition_rate(summary, end, new_customers_per_month)
     fc = _forecast(purchase, summary, customers["spend_per_order"].to_numpy(), start, horizon, freq,
-                   rate, interval)
+                   rate, interval, forecast_period)
 
     clock("calculator")
     calculator = _calculator(tx, discount_rate, margin, economics.get("cac"), notes)
@@ -356,7 +362,7 @@ def analyze(
         "interval": interval, "model": chosen, "model_label": _label(chosen),
         "n_fit_customers": len(summary), "n_repeat_buyers": int(spend_data["buyers"].sum()),
         "bad_rows": int(tx.report.n_bad), "new_customers_per_month": rate,
-        "new_customers_source": rate_source,
+        "new_customers_source": rate_source, "forecast_period": forecast_period,
         "backtest_skipped": skipped,
         **economics,
     }
@@ -413,7 +419,7 @@ def _run_backtest(tx: Any, holdout: Any, model: str | None, freq: str, run: bool
 
 
 def _fit_purchase(key: str, summary: pd.DataFrame, notes: list[str]) -> Any:
-    from ltvkit.evaluate import fit_quietly, make_purchase_model
+    from ltvkit.evaluate import make_purchase_model
 
     data = summary[["frequency", "recency", "T"]]
     if int((data["frequency"] > 0).sum()) == 0:
@@ -421,11 +427,26 @@ def _fit_purchase(key: str, summary: pd.DataFrame, notes: list[str]) -> Any:
             "no customer made a repeat purchase (a purchase on a later day than their first): "
             "the models cannot learn repeat behaviour from this log"
         )
-    fitted, note = fit_quietly(make_purchase_model(key), data)
+    return _fit_with_fallback(lambda pen: make_purchase_model(key, penalizer=pen), data,
+                              f"{_label(key)} (whole log)", notes)
+
+
+def _fit_with_fallback(make: Callable[[float], Any], data: pd.DataFrame, label: str,
+                       notes: list[str]) -> Any:
+    """Fit ``make(0.0)``; if a parameter is not identified (e.g. a short log), refit with a small
+    L2 penalty (lifetimes' convention) and say so in ``notes``."""
+    from ltvkit.evaluate import fit_quietly
+
+    fitted, note = fit_quietly(make(0.0), data)
     if fitted is None:
-        raise FitError(f"{_label(key)} could not be fitted on the whole log: {note}")
+        fitted, retry = fit_quietly(make(_FALLBACK_PENALIZER), data)
+        if fitted is None:
+            raise FitError(f"{label} could not be fitted: {note}")
+        notes.append(f"{label} was fitted with a small penalty ({_FALLBACK_PENALIZER}) because the "
+                     f"plain fit failed ({note}); treat its estimates with extra caution.")
+        note = retry
     if note:
-        notes.append(f"{_label(key)} (whole log): {note}")
+        notes.append(f"{label}: {note}")
     return fitted
 
 
@@ -438,7 +459,6 @@ def _fit_spend(summary: pd.DataFrame, notes: list[str]) -> tuple[Any, pd.DataFra
     them as unknown.
     """
     import ltvkit
-    from ltvkit.evaluate import fit_quietly
 
     f = summary["frequency"].to_numpy(dtype=float)
     m = summary["monetary_value"].to_numpy(dtype=float)
@@ -450,11 +470,15 @@ def _fit_spend(summary: pd.DataFrame, notes: list[str]) -> tuple[Any, pd.DataFra
             f"only {int(buyers.sum())} customer(s) made a repeat purchase with a positive amount; "
             f"at least {_MIN_BUYERS_FOR_SPEND} are needed to model spend per order"
         )
-    gg, note = fit_quietly(ltvkit.GammaGamma(), data.loc[buyers, ["frequency", "monetary_value"]])
-    if gg is None:
-        raise FitError(f"the spend model (Gamma-Gamma) could not be fitted: {note}")
-    if note:
-        notes.append(f"Gamma-Gamma: {note}")
+    gg = _fit_with_fallback(lambda pen: ltvkit.GammaGamma(penalizer=pen),
+                            data.loc[buyers, ["frequency", "monetary_value"]], "Gamma-Gamma", notes)
+    if gg.params_["q"] <= 1:
+        raise FitError(
+            f"the spend model (Gamma-Gamma) gives an infinite mean order value (q = "
+            f"{gg.params_['q']:.3g} <= 1): the order values are too heavy-tailed or there are too "
+            f"few repeat buyers ({int(buyers.sum())}). Check the amounts for outliers, or use a "
+            "longer log"
+        )
     return gg, data
 
 
@@ -601,10 +625,15 @@ def _acquisition_rate(summary: pd.DataFrame, end: pd.Timestamp,
 
 
 def _forecast(purchase: Any, summary: pd.DataFrame, spend: np.ndarray, start: pd.Timestamp,
-              horizon: int, freq: str, rate: float, interval: float) -> pd.DataFrame:
+              horizon: int, freq: str, rate: float, interval: float, period: str) -> pd.DataFrame:
+    """Monthly forecast over ``horizon`` months, or weekly over as many whole weeks."""
     from ltvkit.forecast import forecast
 
-    return forecast(purchase, summary, spend, start, horizon=horizon, period="M", model_unit=freq,
+    if period == "W":
+        weeks = round(horizon * _MONTH_DAYS / 7)
+        return forecast(purchase, summary, spend, start, horizon=weeks, period="W", model_unit=freq,
+                        new_customers_per_period=rate * 7 / _MONTH_DAYS, interval=interval)
+    return forecast(purchase, summary, spend, start, horizon=horizon, period=period, model_unit=freq,
                     new_customers_per_period=rate, interval=interval)
 
 

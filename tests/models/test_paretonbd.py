@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import integrate
+from scipy.stats import gamma as gamma_dist
 
 from ltvkit import InputError, ParetoNBD
 from ltvkit.models.paretonbd import _log_likelihood, _log_likelihood_and_gradient
@@ -121,7 +122,7 @@ param_sets = st.tuples(*(st.floats(0.05, 50.0) for _ in range(4)))
 @settings(max_examples=60, deadline=None)
 @given(customers, param_sets)
 def test_p_alive_bounded_and_increasing_in_recency(cust, params):
-    x, frac, T = cust
+    x, _, T = cust
     m = ParetoNBD.from_params(**dict(zip(("r", "alpha", "s", "beta"), params)))
     rec = np.sort(np.array([0.05, 0.3, 0.7, 1.0]) * T) if x > 0 else np.zeros(4)
     d = pd.DataFrame({"frequency": float(x), "recency": rec, "T": T})
@@ -149,12 +150,29 @@ def test_pmf_sums_to_at_most_one_and_to_one_with_enough_terms(cust, params, t):
     m = ParetoNBD.from_params(**dict(zip(("r", "alpha", "s", "beta"), params)))
     one = pd.DataFrame({"frequency": [float(x)], "recency": [frac * T if x else 0.0], "T": [T]})
     mean = m.expected_purchases(t, one).iloc[0]
-    n = np.arange(int(20 * mean) + 400)  # far beyond the mean: the tail is negligible
+    r, alpha = params[0] + x, params[1] + T  # posterior purchase rate ~ Gamma(r, alpha)
+    n = np.arange(int(1.5 * t * gamma_dist.ppf(1 - 1e-12, r, scale=1 / alpha)) + 100)  # tail < 1e-9
     pmf = m.purchase_probability(n, t, one.loc[one.index.repeat(n.size)])
     assert np.all(pmf >= 0)
     assert pmf[:20].sum() <= 1 + 1e-9
     assert pmf.sum() == pytest.approx(1.0, abs=1e-6)
     assert (n * pmf).sum() == pytest.approx(mean, rel=1e-5, abs=1e-8)
+
+
+def test_predictions_agree_with_lifetimes(published):
+    """Values printed by lifetimes 0.11.3's ParetoNBDFitter (an independent implementation) with the
+    published CDNOW parameters: conditional_probability_alive, conditional_expected_number_of_
+    purchases_up_to_time, expected_number_of_purchases_up_to_time and
+    conditional_probability_of_n_purchases_up_to_time."""
+    d = pd.DataFrame({"frequency": [0, 2, 2, 3], "recency": [0.0, 5.0, 35.0, 5.0], "T": [39.0] * 4})
+    np.testing.assert_allclose(published.p_alive(d), [0.29446703, 0.12913719, 0.94603171, 0.05704123],
+                               rtol=1e-7)
+    one = pd.DataFrame({"frequency": [2.0], "recency": [30.43], "T": [38.86]})
+    assert published.expected_purchases(39, one).iloc[0] == pytest.approx(1.4551231932576019, rel=1e-10)
+    np.testing.assert_allclose(published.expected_purchases_new([39, 78]), [1.21300284, 1.90939813], rtol=1e-8)
+    hist = pd.DataFrame({"frequency": [4.0], "recency": [20.0], "T": [39.0]})
+    pmf = [published.purchase_probability(k, 26.0, hist)[0] for k in range(3)]
+    np.testing.assert_allclose(pmf, [0.6529961903148788, 0.10508796681806153, 0.08946320558914095], rtol=1e-10)
 
 
 # ---------------------------------------------------------------------------------- Monte Carlo

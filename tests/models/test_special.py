@@ -38,13 +38,11 @@ def test_log_hyp2f1_matches_mpmath_on_grid():
     assert err[worst] < 1e-9, (GRID[worst], ours[worst], ref[worst])
 
 
-@pytest.mark.parametrize("m", [5.5, 300.5, 10_000.5])
-@pytest.mark.parametrize("b", [0.6, 1.6, 10_000.3])
+@pytest.mark.parametrize("m, b", [(m, b) for m in (5.5, 300.5, 10_000.5) for b in (0.6, 1.6, 10_000.3)
+                                  if b < m + 1])
 @pytest.mark.parametrize("z", [0.1, 0.6, 0.99999])
 def test_pareto_nbd_shape_large_frequency(m, b, z):
     """2F1(m, b; m+1; z) with m, b up to 1e4 (frequency 10,000): finite and accurate."""
-    if b > m + 1:
-        pytest.skip("b > c is not a Pareto/NBD case")
     ours = float(log_hyp2f1(m, b, m + 1.0, z))
     ref = _ref(m, b, m + 1.0, z)
     assert ours == pytest.approx(ref, rel=1e-9, abs=1e-9)
@@ -94,7 +92,7 @@ def test_tail_integral_matches_direct_quadrature(p, q, alpha, beta):
     value, grads = log_tail_integral(p, q, alpha, beta, u, grad=True)
 
     def log_j(pp, qq, aa, bb):
-        f = lambda t: (aa + t) ** -pp * (bb + t) ** -qq  # noqa: E731
+        f = lambda t: (aa + t) ** -pp * (bb + t) ** -qq
         return np.log(integrate.quad(f, u, np.inf, epsabs=0, epsrel=1e-13, limit=200)[0])
 
     assert float(value) == pytest.approx(log_j(p, q, alpha, beta), rel=1e-9)

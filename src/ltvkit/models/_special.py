@@ -36,7 +36,7 @@ Array = np.ndarray
 Z_SERIES = 0.95
 _FAST_TERMS = 100
 #: relative size of the neglected series tail
-_SERIES_TOL = 1e-17
+_SERIES_TOL = 1e-16
 _MAX_TERMS = 3000
 _CHECK_EVERY = 8
 # quadrature nodes: v = mode + scale * sinh(s), s = k * _Q_STEP, |s| <= _Q_RANGE
@@ -167,7 +167,7 @@ def _series(a: Array, b: Array, c: Array, z: Array, budget: Array, value: Array,
                 state[12:16] /= f
         rho = np.maximum((a_ + k) * (b_ + k) / ((c_ + k) * (k + 1.0)) * z_, z_)
         with np.errstate(over="ignore"):
-            tail = state[7] * (k + 2.0) * rho / np.maximum(1.0 - rho, 1e-300)
+            tail = state[7] * rho / np.maximum(1.0 - rho, 1e-300)
         done = (rho < 1.0) & (tail <= _SERIES_TOL * state[8])
         over = ~done & (state[5] <= k)
         if np.any(over):

@@ -21,9 +21,13 @@ expressions", in its integral form)::
 The integral is ``J(t_x) - J(T)`` with ``J(u) = int_u^inf ...``, which note 009 writes with the
 Gauss hypergeometric function (split on alpha >= beta vs alpha < beta); both ``J`` are evaluated
 in log space by :func:`ltvkit.models._special.log_tail_integral`, and the difference as
-``log J(t_x) + log(1 - J(T)/J(t_x))`` (no cancellation problem: the difference only matters when
-it is not small). The gradient is analytic (derivatives of the log-2F1 carried through its series
-or quadrature).
+``log J(t_x) + log(1 - J(T)/J(t_x))`` (when t_x is close to T the difference loses relative
+precision, but the term is then negligible next to the first one). The gradient is analytic
+(derivatives of the log-2F1 carried through its series or quadrature).
+
+Speed: ``J`` depends on a row only through (x, u), so it is computed once per distinct pair
+(far fewer than rows); on more than 20,000 distinct rows the fit starts from a fit to 20,000
+sampled customers. A million customers (about 200,000 distinct rows) fit in about 4 s.
 """
 
 from __future__ import annotations
@@ -188,6 +192,10 @@ class ParetoNBD(PurchaseModel):
     (see the module docstring) for frequencies and ages into the tens of thousands; its gradient
     is analytic, so fits take seconds on a million customers (identical rows are collapsed).
 
+    Conditional predictions use the posterior of an alive customer, ``Gamma(r+x, alpha+T)`` for
+    the purchase rate and ``Gamma(s, beta+T)`` for the dropout rate; ``next_purchase_time``
+    returns ``+inf`` for quantiles never reached because the customer may have dropped out.
+
     Parameters
     ----------
     penalizer : float
@@ -200,7 +208,7 @@ class ParetoNBD(PurchaseModel):
     >>> m = ParetoNBD.from_params(r=0.553, alpha=10.578, s=0.606, beta=11.669)
     >>> d = pd.DataFrame({"frequency": [0, 2, 2], "recency": [0.0, 5.0, 35.0], "T": [39.0, 39.0, 39.0]})
     >>> m.p_alive(d).round(3).tolist()
-    [0.63, 0.229, 0.87]
+    [0.294, 0.129, 0.946]
     """
 
     param_names: ClassVar[tuple[str, ...]] = ("r", "alpha", "s", "beta")
@@ -254,7 +262,7 @@ class ParetoNBD(PurchaseModel):
         >>> m = ParetoNBD.from_params(r=0.553, alpha=10.578, s=0.606, beta=11.669)
         >>> d = pd.DataFrame({"frequency": [2], "recency": [30.43], "T": [38.86]})
         >>> m.expected_purchases(39, d).round(3).tolist()
-        [1.177]
+        [1.455]
         """
         return self._predict(self._expected_purchases, data, interval, t=t)
 
@@ -273,7 +281,7 @@ class ParetoNBD(PurchaseModel):
         >>> import pandas as pd
         >>> m = ParetoNBD.from_params(r=0.553, alpha=10.578, s=0.606, beta=11.669)
         >>> m.p_alive(pd.DataFrame({"frequency": [3], "recency": [5.0], "T": [39.0]})).round(3).tolist()
-        [0.101]
+        [0.057]
         """
         return self._predict(self._p_alive, data, interval)
 
@@ -304,7 +312,7 @@ class ParetoNBD(PurchaseModel):
         alive = _p_alive(params, d["frequency"], d["recency"], d["T"])
         return alive * np.exp(-params[2] * np.log1p(t / S))
 
-    def purchase_probability(self, n: Any, t: Any, data: Any = None) -> Array:
+    def purchase_probability(self, n: Any, t: Any, data: Any = None) -> pd.Series:
         """P(exactly n purchases in (T, T + t] | history) (the conditional PMF of note 028).
 
         ``P(n) = (1 - P(alive)) [n = 0] + P(alive) P_new(n, t; r+x, alpha+T, s, beta+T)``: a
@@ -320,7 +328,7 @@ class ParetoNBD(PurchaseModel):
         >>> round(float(p[0]), 6)
         1.0
         """
-        return self._predict(self._purchase_probability, data, None, n=n, t=t).to_numpy()
+        return self._predict(self._purchase_probability, data, None, n=n, t=t)
 
     @staticmethod
     def _purchase_probability(params: Array, d: dict[str, Array], n: Any, t: Any) -> Array:
@@ -351,7 +359,7 @@ class ParetoNBD(PurchaseModel):
         >>> m = ParetoNBD.from_params(r=0.553, alpha=10.578, s=0.606, beta=11.669)
         >>> d = pd.DataFrame({"frequency": [0, 6], "recency": [0.0, 38.0], "T": [39.0, 39.0]})
         >>> m.next_purchase_time(d, q=(0.1, 0.5)).round(2).to_numpy().tolist()
-        [[40.16, inf], [1.27, 10.95]]
+        [[94.15, inf], [0.82, 5.9]]
         """
         d, index = self._data_and_index(data)
         params = self._params
@@ -388,7 +396,7 @@ class ParetoNBD(PurchaseModel):
         --------
         >>> m = ParetoNBD.from_params(r=0.553, alpha=10.578, s=0.606, beta=11.669)
         >>> m.expected_purchases_new([39, 78]).round(3).tolist()
-        [1.196, 1.854]
+        [1.213, 1.909]
         """
         return self._predict_new(self._expected_purchases_new, t, interval)
 

@@ -103,7 +103,7 @@ def channel_value(channels: pd.DataFrame, t: Translate, fmt: Formatter) -> go.Fi
     return _layout(fig, t("channels.chart"), fmt, barmode="group")
 
 
-def forecast(fc: pd.DataFrame, what: str, t: Translate, fmt: Formatter) -> go.Figure:
+def forecast(fc: pd.DataFrame, what: str, t: Translate, fmt: Formatter, weekly: bool = False) -> go.Figure:
     """Per-period forecast of ``what`` ("orders" or "revenue"): existing base, new customers, total with its interval."""
     x = fc["period_start"].dt.strftime("%Y-%m-%d")
     existing = "purchases" if what == "orders" else "revenue_existing"
@@ -126,7 +126,8 @@ def forecast(fc: pd.DataFrame, what: str, t: Translate, fmt: Formatter) -> go.Fi
         fig.update_yaxes(**_money_axis(fmt))
     fig.update_yaxes(rangemode="tozero")
     fig.update_xaxes(type="date", tickformat="%b %Y")
-    title = t("forecast.orders_chart" if what == "orders" else "forecast.revenue_chart")
+    title = t(("forecast.orders_chart" if what == "orders" else "forecast.revenue_chart")
+              + (".W" if weekly else ""))
     return _layout(fig, title, fmt, barmode="stack")
 
 

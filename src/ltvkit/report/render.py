@@ -130,8 +130,9 @@ def _figures(a: Analysis, t: Translator, fmt: Formatter) -> dict[str, Any]:
         figs["chart-cohorts"] = charts.cohort_value(a.cohorts, t, fmt)
     if a.channels is not None and len(a.channels):
         figs["chart-channels"] = charts.channel_value(a.channels, t, fmt)
-    figs["chart-orders"] = charts.forecast(a.forecast, "orders", t, fmt)
-    figs["chart-revenue"] = charts.forecast(a.forecast, "revenue", t, fmt)
+    weekly = a.settings.get("forecast_period") == "W"
+    figs["chart-orders"] = charts.forecast(a.forecast, "orders", t, fmt, weekly)
+    figs["chart-revenue"] = charts.forecast(a.forecast, "revenue", t, fmt, weekly)
     bt = a.backtest
     if bt is not None:
         figs["chart-tracking"] = charts.tracking(bt.tracking, bt.calibration_end, t, fmt)
@@ -196,7 +197,7 @@ def _context(a: Analysis, t: Translator, fmt: Formatter) -> dict[str, Any]:
         "cohorts": _cohort_rows(a, fmt),
         "channels": _channel_rows(a, fmt),
         "has_channel_column": "channel" in a.customers.columns,
-        "forecast_intro": t("forecast.intro", horizon=horizon),
+        "forecast_intro": t(_by_period("forecast.intro", a), horizon=horizon),
         "forecast_new": _forecast_new_note(a, t, fmt),
         "forecast_rows": [
             {"period": fmt.date(r.period_start), "orders": fmt.number(r.orders),
@@ -259,6 +260,11 @@ def _contact_rows(a: Analysis, t: Translator, fmt: Formatter) -> list[dict[str, 
          "purchase": _date_or_dash(r["next_purchase_date"], fmt)}
         for cid, r in top.iterrows()
     ]
+
+
+def _by_period(key: str, a: Analysis) -> str:
+    """Locale key of a forecast string for the analysis's forecast period (month or week)."""
+    return key + ".W" if a.settings.get("forecast_period") == "W" else key
 
 
 def _date_or_dash(value: Any, fmt: Formatter) -> str:
