@@ -11,11 +11,15 @@ then times each contender in its own subprocess (read + summary; imports exclude
 seconds, rows/s and the peak resident memory of that subprocess (``ru_maxrss``, which includes
 the interpreter and its imports):
 
-* ltvkit: ``read_transactions`` + ``rfm_summary(freq="W")`` from Parquet and from CSV;
+* ltvkit: ``read_transactions`` + ``rfm_summary(freq="W")`` from Parquet and from CSV (the
+  read alone is shown in its own column);
 * lifetimes 0.11.3: ``pandas.read_parquet`` + ``summary_data_from_transaction_data(freq="D",
   freq_multiplier=7)`` (the same day-merging convention, in weeks), in its own virtual
   environment ``benchmarks/_work/venv-lifetimes`` created on first use (numpy<2, pandas<2);
-* polars: a plain hand-written lazy query from Parquet.
+* polars: a plain hand-written lazy query from Parquet;
+* duckdb: a plain hand-written two-level GROUP BY (customer-day, then customer) on the Parquet
+  file, 2 threads: what ltvkit's summary did before it moved to a numpy sort (see
+  ``ltvkit.data.summary``).
 
 All contenders compute the same numbers; the script checks that their totals agree.
 """
@@ -23,6 +27,7 @@ All contenders compute the same numbers; the script checks that their totals agr
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
 import resource
@@ -37,7 +42,7 @@ LIFETIMES_VENV = WORK / "venv-lifetimes"
 LIFETIMES_PACKAGES = ["lifetimes==0.11.3", "numpy<2", "pandas<2", "scipy<1.12", "pyarrow<20"]
 SIZES = {"1M": 1_000_000, "10M": 10_000_000}
 OBSERVATION_END = "2025-06-29"  # last day of the 78-week synthetic log starting 2024-01-01
-CONTENDERS = ["ltvkit-parquet", "ltvkit-csv", "lifetimes", "polars"]
+CONTENDERS = ["ltvkit-parquet", "ltvkit-csv", "lifetimes", "polars", "duckdb"]
 
 
 # ------------------------------------------------------------------------------ data
@@ -81,9 +86,13 @@ def work_ltvkit(path: str) -> tuple[tuple[float, float], dict[str, float]]:
 
     start = _clock()
     tx = read_transactions(path, customer="customer_id", date="ts", amount="amount")
+    READ_SECONDS.append(_clock(start)[0])
     s = rfm_summary(tx, freq="W", observation_end=OBSERVATION_END)
     seconds = _clock(start)
     return seconds, _checksums(s)
+
+
+READ_SECONDS: list[float] = []  # wall seconds of ltvkit's read, reported on its own
 
 
 def work_lifetimes(path: str) -> tuple[tuple[float, float], dict[str, float]]:
@@ -137,6 +146,30 @@ def work_polars(path: str) -> tuple[tuple[float, float], dict[str, float]]:
     return seconds, _checksums(s.to_pandas())
 
 
+def work_duckdb(path: str) -> tuple[tuple[float, float], dict[str, float]]:
+    import duckdb
+
+    end_day = (dt.date.fromisoformat(OBSERVATION_END) - dt.date(1970, 1, 1)).days
+    start = _clock()
+    con = duckdb.connect(config={"threads": 2, "preserve_insertion_order": False})
+    s = con.sql(
+        f"""
+        WITH days AS (
+            SELECT customer_id, (epoch_us(ts) // 86400000000)::INTEGER AS day,
+                   sum(amount) AS amount
+            FROM read_parquet(?) GROUP BY ALL HAVING day <= {end_day})
+        SELECT customer_id, count(*) - 1 AS frequency,
+               (max(day) - min(day)) / 7.0 AS recency, ({end_day} - min(day)) / 7.0 AS "T",
+               CASE WHEN count(*) > 1
+                    THEN (sum(amount) - arg_min(amount, day)) / (count(*) - 1)
+                    ELSE 0.0 END AS monetary_value
+        FROM days GROUP BY customer_id ORDER BY customer_id""",
+        params=[path],
+    ).df()
+    seconds = _clock(start)
+    return seconds, _checksums(s)
+
+
 def _clock(start: tuple[float, float] | None = None):  # type: ignore[no-untyped-def]
     """(wall, cpu) now, or the (wall, cpu) seconds elapsed since ``start``."""
     now = (time.perf_counter(), time.process_time())
@@ -153,13 +186,15 @@ def _checksums(s) -> dict[str, float]:  # type: ignore[no-untyped-def]
     }
 
 
-WORKERS = {"ltvkit": work_ltvkit, "lifetimes": work_lifetimes, "polars": work_polars}
+WORKERS = {"ltvkit": work_ltvkit, "lifetimes": work_lifetimes, "polars": work_polars,
+           "duckdb": work_duckdb}
 
 
 def worker_main(name: str, path: str) -> None:
     (seconds, cpu), sums = WORKERS[name](path)
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
-    print(json.dumps({"seconds": seconds, "cpu": cpu, "peak_mb": peak_kib / 1024, "checksums": sums}))
+    print(json.dumps({"seconds": seconds, "cpu": cpu, "peak_mb": peak_kib / 1024, "checksums": sums,
+                      "read_seconds": READ_SECONDS[0] if READ_SECONDS else None}))
 
 
 # ------------------------------------------------------------------------------ driver
@@ -180,6 +215,7 @@ def run_one(contender: str, parquet: Path, csv: Path) -> dict[str, object]:
         "ltvkit-csv": (Path(sys.executable), "ltvkit", csv),
         "lifetimes": (lifetimes_python(), "lifetimes", parquet),
         "polars": (Path(sys.executable), "polars", parquet),
+        "duckdb": (Path(sys.executable), "duckdb", parquet),
     }[contender]
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     proc = subprocess.run(
@@ -211,8 +247,8 @@ def main() -> None:
 
 
 def print_table(results: dict[tuple[str, str], dict[str, object]]) -> None:
-    head = (f"{'rows':>5}  {'contender':<15} {'seconds':>8} {'cpu s':>7} {'rows/s':>12} "
-            f"{'peak MB':>8}  {'vs lifetimes':>12}")
+    head = (f"{'rows':>5}  {'contender':<15} {'seconds':>8} {'cpu s':>7} {'read s':>7} "
+            f"{'rows/s':>12} {'peak MB':>8}  {'vs lifetimes':>12}")
     print("\n" + head + "\n" + "-" * len(head))
     for (label, contender), r in results.items():
         if "error" in r:
@@ -223,8 +259,14 @@ def print_table(results: dict[tuple[str, str], dict[str, object]]) -> None:
             f"{float(base['seconds']) / float(r['seconds']):.1f}x" if "seconds" in base else "-"
         )
         rate = SIZES[label] / float(r["seconds"])
-        print(f"{label:>5}  {contender:<15} {float(r['seconds']):8.2f} {float(r['cpu']):7.2f} {rate:12,.0f} "
-              f"{float(r['peak_mb']):8.0f}  {speedup:>12}")
+        read = f"{float(r['read_seconds']):7.2f}" if r.get("read_seconds") is not None else "      -"
+        print(f"{label:>5}  {contender:<15} {float(r['seconds']):8.2f} {float(r['cpu']):7.2f} {read} "
+              f"{rate:12,.0f} {float(r['peak_mb']):8.0f}  {speedup:>12}")
+    for label in dict.fromkeys(k[0] for k in results):
+        csv, parquet = results.get((label, "ltvkit-csv"), {}), results.get((label, "ltvkit-parquet"), {})
+        if "seconds" in csv and "seconds" in parquet:
+            ratio = float(csv["seconds"]) / float(parquet["seconds"])
+            print(f"{label:>5}  ltvkit CSV / Parquet wall time: {ratio:.1f}x")
     print("\nchecksums (customers, sum frequency, sum recency, sum T, sum monetary_value):")
     for label in dict.fromkeys(k[0] for k in results):
         sums = {c: r.get("checksums") for (lab, c), r in results.items() if lab == label}

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from ltvkit import InputError
 from ltvkit.data import datasets
 from ltvkit.data.summary import calibration_holdout, rfm_summary, summary_statistics
 from ltvkit.data.synthetic import simulate_transactions
-from ltvkit.data.transactions import read_transactions
+from ltvkit.data.transactions import Transactions, read_transactions
 
 
 @pytest.fixture(scope="module")
@@ -167,6 +168,28 @@ def test_matches_pandas_oracle_on_synthetic_log():
         np.testing.assert_allclose(s[col], expected[col], rtol=1e-9, atol=1e-9)
 
 
+def test_customer_id_kinds_give_the_same_summary():
+    """Compact integer ids are used as slots; sparse, negative and text ids are numbered by DuckDB."""
+    log = simulate_transactions(500, seed=11, duration_weeks=30)
+    base = rfm_summary(log, freq="D")
+    for ids in (log["customer_id"] * 10**12 - 7, -log["customer_id"], log["customer_id"].astype(str)):
+        other = rfm_summary(log.assign(customer_id=ids), freq="D")
+        order = np.argsort(base.index.map(dict(zip(log["customer_id"], ids))).to_numpy(), kind="stable")
+        expected = base.iloc[order]
+        assert other.index.tolist() == sorted(set(ids))
+        for col in base.columns:
+            np.testing.assert_array_equal(other[col].to_numpy(), expected[col].to_numpy())
+
+
+def test_days_before_1970_are_whole_utc_days():
+    log = _log([("x", "1969-12-31 23:00", 1.0), ("x", "1970-01-01 01:00", 2.0),
+                ("x", "1969-12-31 01:00", 4.0)])
+    s = rfm_summary(log, freq="D")
+    assert (s.loc["x", "frequency"], s.loc["x", "recency"], s.loc["x", "T"]) == (1, 1.0, 1.0)
+    assert s.loc["x", "first_purchase"] == pd.Timestamp("1969-12-31", tz="UTC")
+    assert s.loc["x", "monetary_value"] == 2.0 and s.loc["x", "n_orders"] == 3
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
@@ -185,6 +208,10 @@ def test_bad_inputs_raise_input_error():
         rfm_summary(HAND.rename(columns={"ts": "date"}))
     with pytest.raises(InputError, match="expected a Transactions object"):
         rfm_summary([1, 2, 3])
+    table = pa.Table.from_pandas(HAND, preserve_index=False)
+    gap = table.set_column(2, "amount", pa.array([1.0, None, 2.0, 3.0, 4.0, 5.0, 6.0]))
+    with pytest.raises(InputError, match="1 row.* have no amount; read the log with"):
+        rfm_summary(Transactions(gap))
     with pytest.raises(InputError, match="must be before the observation end"):
         calibration_holdout(HAND, "2024-03-02")
     with pytest.raises(InputError, match="no customer made a first purchase"):

@@ -114,6 +114,26 @@ def test_no_overflow_on_extremes(params):
     assert np.all(np.isfinite(exp_) & (exp_ >= 0))
 
 
+@pytest.mark.parametrize("params", [[0.5, 10.0, 0.6, 10.0], [0.5, 10.0, 0.6, 1e4], [0.5, 1e4, 0.6, 10.0]])
+@pytest.mark.parametrize("row", [(10_000, 5.0, 10_000.0), (10_000, 9_999.0, 10_000.0), (0, 0.0, 10_000.0),
+                                 (3, 0.4, 0.5)])
+def test_extreme_rows_match_arbitrary_precision(params, row):
+    """Frequency 10,000 and T = 10,000: the log-likelihood against mpmath's quadrature (no underflow)."""
+    import mpmath as mp
+
+    r, alpha, s, beta = (mp.mpf(v) for v in params)
+    x, tx, T = (mp.mpf(v) for v in row)
+    with mp.workdps(40):
+        # the integrand falls by e per (alpha + t_x)/x near t_x: break the interval there
+        cuts = [tx + (min(alpha, beta) + tx) * f for f in (1e-4, 1e-3, 1e-2, 0.1, 1.0)]
+        points = [tx, *(c for c in cuts if c < T), T]
+        dead = mp.quad(lambda t: (alpha + t) ** -(r + x) * (beta + t) ** -(s + 1), points)
+        ref = (mp.loggamma(r + x) - mp.loggamma(r) + r * mp.log(alpha) + s * mp.log(beta)
+               + mp.log((alpha + T) ** -(r + x) * (beta + T) ** -s + s * dead))
+    ours = _log_likelihood(np.array(params), *(np.array([v], dtype=float) for v in row))[0]
+    assert ours == pytest.approx(float(ref), rel=1e-10)
+
+
 # ---------------------------------------------------------------------------------- properties
 customers = st.tuples(st.integers(0, 300), st.floats(0.01, 1.0), st.floats(0.1, 500.0))
 param_sets = st.tuples(*(st.floats(0.05, 50.0) for _ in range(4)))

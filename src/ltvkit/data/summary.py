@@ -58,8 +58,8 @@ FREQ_DAYS: dict[str, float] = {"D": 1.0, "W": 7.0, "M": 365.25 / 12}
 """Length of one time unit in days (a month is 365.25/12 days, never 30)."""
 
 _US_PER_DAY = 86_400_000_000
-# Integer customer ids spanning at most this many values more than twice the number of rows
-# are used as slots directly (the per-slot arrays stay small).
+# Integer customer ids whose range is at most twice the number of rows plus this many values
+# are their own slots (so the per-slot arrays stay small).
 _SPARE_SLOTS = 1 << 20
 
 
@@ -264,7 +264,7 @@ def _date_text(value: Any) -> str | None:
 def _rows(table: pa.Table, has_amount: bool) -> _Rows:
     """Customer slots, UTC days and amounts of ``table`` as numpy arrays."""
     ids = table.column("customer_id")
-    if pa.types.is_integer(ids.type) and table.num_rows and not ids.null_count:
+    if pa.types.is_integer(ids.type) and table.num_rows:
         values = ids.to_numpy().astype(np.int64, copy=False)
         lo, hi = int(values.min()), int(values.max())
         if hi - lo < 2 * len(values) + _SPARE_SLOTS:  # compact integer ids are their own slots
@@ -304,7 +304,10 @@ def _periods(slot: np.ndarray, day: np.ndarray) -> tuple[np.ndarray, np.ndarray,
         return slot[:0], day[:0], slot[:0]
     first = int(day.min())
     span = int(day.max()) - first + 1
-    key = np.sort(slot * span + (day - first))
+    key = slot * span  # a new array: the additions and the sort below work in place
+    key += day
+    key -= first
+    key.sort()
     distinct = np.empty(len(key), dtype=bool)
     distinct[0] = True
     np.not_equal(key[1:], key[:-1], out=distinct[1:])
@@ -387,6 +390,12 @@ def _as_log(transactions: Any) -> _Log:
     has_amount = "amount" in table.column_names
     end = getattr(transactions, "observation_end", None)
     table = table.select(["customer_id", "ts"] + (["amount"] if has_amount else []))
+    for name in table.column_names:
+        if table.column(name).null_count:
+            raise InputError(
+                f"{table.column(name).null_count:,} row(s) have no {name}; read the log with "
+                "ltvkit.read_transactions, which reports or excludes such rows"
+            )
     return _Log(table, has_amount, None if end is None else _to_date(end))
 
 

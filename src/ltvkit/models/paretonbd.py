@@ -47,7 +47,7 @@ __all__ = ["ParetoNBD"]
 
 Array = np.ndarray
 _GL_X, _GL_W = roots_legendre(128)
-_BISECTIONS = 80
+_BISECTIONS = 52  # on u = tau / (R + tau) in (0, 1): 2^-52 resolution
 #: above this many distinct rows, the fit starts from a fit to this many sampled customers
 _WARM_START_ROWS = 20_000
 
@@ -174,6 +174,16 @@ def _pmf_alive(n: Array, t: Array, r: Array, alpha: Array, s: float, beta: Array
              + np.log(alpha[..., None]) + w)
     died = 0.5 * w_end * np.sum(_GL_W * np.exp(log_f), axis=-1)
     return alive_through + died
+
+
+def _distinct_rows(d: dict[str, Array]) -> tuple[dict[str, Array], Array]:
+    """The distinct (frequency, recency, T) rows and, per original row, its position among them."""
+    codes, uniques = zip(*(pd.factorize(d[c]) for c in ("frequency", "recency", "T")))
+    key = (codes[0].astype(np.int64) * len(uniques[1]) + codes[1]) * len(uniques[2]) + codes[2]
+    inverse, distinct = pd.factorize(key)
+    row = np.empty(len(distinct), dtype=np.intp)
+    row[inverse] = np.arange(key.size)  # one representative row per distinct history
+    return {c: v[row] for c, v in d.items()}, inverse
 
 
 def _posterior(params: Array, d: dict[str, Array]) -> tuple[Array, Array, Array]:
@@ -361,7 +371,8 @@ class ParetoNBD(PurchaseModel):
         >>> m.next_purchase_time(d, q=(0.1, 0.5)).round(2).to_numpy().tolist()
         [[94.15, inf], [0.82, 5.9]]
         """
-        d, index = self._data_and_index(data)
+        full, index = self._data_and_index(data)
+        d, inverse = _distinct_rows(full)  # customers with the same history share the answer
         params = self._params
         A, R, S = _posterior(params, d)
         s = params[2]
@@ -385,7 +396,7 @@ class ParetoNBD(PurchaseModel):
                     lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
                 u = 0.5 * (lo + hi)
                 tau = R * u / (1.0 - u)
-            out[f"q{100 * qq:g}".replace(".", "_")] = np.where(ok, tau, np.inf)
+            out[f"q{100 * qq:g}".replace(".", "_")] = np.where(ok, tau, np.inf)[inverse]
         return pd.DataFrame(out, index=index)
 
     # ---- new customers ----
