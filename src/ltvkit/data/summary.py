@@ -40,6 +40,7 @@ from __future__ import annotations
 import datetime as dt
 import warnings
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -317,13 +318,33 @@ def _periods(slot: np.ndarray, day: np.ndarray) -> tuple[np.ndarray, np.ndarray,
 
 
 def _summarise(rows: _Rows, end_day: int, unit: float) -> tuple[np.ndarray, dict[str, Any]]:
-    """Slots of the customers buying on or before ``end_day`` and their summary columns."""
-    slot, day, amount = rows.slot, rows.day, rows.amount
+    """Slots of the customers buying on or before ``end_day`` and their summary columns.
+
+    The slots are cut into ranges summarised on parallel threads (numpy's sort, bincount
+    and indexing release the GIL), as many as the engine's thread budget.
+    """
+    cuts = [rows.n_slots * i // engine.DEFAULT_THREADS for i in range(engine.DEFAULT_THREADS + 1)]
+    with ThreadPoolExecutor(len(cuts) - 1) as pool:
+        parts = list(pool.map(lambda lo, hi: _summarise_slots(rows, end_day, unit, lo, hi),
+                              cuts[:-1], cuts[1:]))
+    present = np.concatenate([part[0] for part in parts])
+    columns = {name: np.concatenate([part[1][name] for part in parts]) for name in parts[0][1]}
+    for name in ("first_purchase", "last_purchase"):
+        columns[name] = _midnights(columns[name])
+    return present, columns
+
+
+def _summarise_slots(rows: _Rows, end_day: int, unit: float, lo: int,
+                     hi: int) -> tuple[np.ndarray, dict[str, Any]]:
+    """:func:`_summarise` for the customers with ``lo <= slot < hi`` (days as numbers)."""
+    slot, day, amount = rows.slot - lo if lo else rows.slot, rows.day, rows.amount
+    keep = slot.view(np.uint64) < hi - lo  # lo <= slot < hi (below lo wraps to huge values)
     if len(day) and day.max() > end_day:
-        keep = day <= end_day
+        keep &= day <= end_day
+    if not keep.all():
         slot, day = slot[keep], day[keep]
         amount = None if amount is None else amount[keep]
-    n = rows.n_slots
+    n = int(hi - lo)
     period_slot, period_day, starts = _periods(slot, day)
     n_periods = np.bincount(period_slot, minlength=n)
     present = np.flatnonzero(n_periods)
@@ -345,12 +366,12 @@ def _summarise(rows: _Rows, end_day: int, unit: float) -> tuple[np.ndarray, dict
         # mean of the repeat days' amounts = (all days - first day) / repeat days
         columns["monetary_value"] = np.where(
             frequency > 0, (total - first_revenue) / np.maximum(frequency, 1), 0.0)
-    columns["first_purchase"] = _midnights(first_day)
-    columns["last_purchase"] = _midnights(last_day)
+    columns["first_purchase"] = first_day
+    columns["last_purchase"] = last_day
     columns["n_orders"] = np.diff(np.append(starts[begins], len(slot)))
     if amount is not None:
         columns["total_revenue"] = total
-    return present, columns
+    return present + lo, columns
 
 
 def _midnights(days: np.ndarray) -> pa.Array:
