@@ -26,6 +26,8 @@ def atomic_path(path: str | os.PathLike[str], force: bool = False) -> Iterator[P
     ...     _ = tmp.write_text("hello")
     >>> out.read_text()
     'hello'
+    >>> oct(out.stat().st_mode & 0o777) == oct(0o666 & ~_current_umask())
+    True
     """
     target = Path(path)
     if target.exists() and not force:
@@ -34,8 +36,15 @@ def atomic_path(path: str | os.PathLike[str], force: bool = False) -> Iterator[P
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
     tmp = Path(tmp_name)
+    tmp.chmod(0o666 & ~_current_umask())  # mkstemp creates 0600; outputs get the usual permissions
     try:
         yield tmp
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
