@@ -39,7 +39,13 @@ CUSTOMER_COLUMNS: tuple[str, ...] = (
 )  # fmt: skip
 """Columns of :attr:`Analysis.customers` (indexed by ``customer_id``); ``cohort`` and
 ``channel`` follow when known, then ``segment_key``, ``n_orders``, ``total_revenue``,
-``first_purchase`` and ``last_purchase``."""
+``first_purchase`` and ``last_purchase``.
+
+``expected_purchases`` and ``clv`` cover the ``horizon`` months after the end of observation
+(``clv_low``/``clv_high``: interval under parameter uncertainty); ``next_purchase_date`` is the
+median of the model's next-purchase time (NaT when the customer is more likely than not never
+to buy again); ``next_contact_date`` is the start of the next-purchase window (its 10% quantile),
+or the first forecast day when that has passed."""
 
 OUTPUT_FILES: tuple[str, ...] = ("customers.parquet", "report.html")
 """Files :meth:`Analysis.write` always writes (plus audiences, and on request CSVs)."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
@@ -148,34 +147,49 @@ def test_write_html_is_atomic_and_never_overwrites(analysis: ltvkit.Analysis, tm
 
 
 # ---------------------------------------------------------------------- headless Chromium
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="Chromium is not installed (CI installs Debian's "
-                    "'chromium' package); the report's rendering in a browser is not checked")
-def test_report_renders_in_headless_chromium(analysis: ltvkit.Analysis, tmp_path: Path) -> None:
-    """One browser run (about 8 s): the French report, whose number separators differ."""
-    page = tmp_path / "report.html"
-    write_html(analysis, page, lang="fr", currency="EUR")
+needs_chromium = pytest.mark.skipif(
+    not CHROMIUM.exists(), reason="Chromium is not installed (CI installs Debian's 'chromium' "
+    "package); the report's rendering in a browser is not checked")
+
+
+def _render_in_chromium(page: Path, profile: Path) -> tuple[dict[str, str], str, str]:
+    """Load ``page`` with the network off; return <body> attributes after load, DOM and stderr."""
     cmd = [
         str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run",
-        f"--user-data-dir={tmp_path / 'profile'}",
+        "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile}",
         "--proxy-server=127.0.0.1:9", "--host-resolver-rules=MAP * ~NOTFOUND",  # network off
         "--enable-logging=stderr", "--v=0", "--virtual-time-budget=20000", "--dump-dom", page.as_uri(),
     ]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120,
-                          check=False)
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
     body = re.search(r"<body([^>]*)>", done.stdout)
     assert body, done.stdout[:500]
-    attrs = dict(re.findall(r'([\w-]+)="([^"]*)"', body.group(1)))
+    return dict(re.findall(r'([\w-]+)="([^"]*)"', body.group(1))), done.stdout, done.stderr
+
+
+@needs_chromium
+def test_report_renders_in_headless_chromium(analysis: ltvkit.Analysis, tmp_path: Path) -> None:
+    """One browser run (about 6 s): the French report, whose number separators differ."""
+    page = tmp_path / "report.html"
+    write_html(analysis, page, lang="fr", currency="EUR")
+    attrs, dom, stderr = _render_in_chromium(page, tmp_path / "profile")
     assert attrs["data-js-errors"] == ""
     assert int(attrs["data-charts-expected"]) >= 8
     assert attrs["data-charts-rendered"] == attrs["data-charts-expected"]  # every chart drew
-    console = [line for line in done.stderr.splitlines() if ":CONSOLE" in line]
-    assert console == []  # the page logs nothing at all, errors included
-    assert done.stdout.count('class="main-svg"') >= 2 * int(attrs["data-charts-expected"])
+    assert [line for line in stderr.splitlines() if ":CONSOLE" in line] == []  # nothing logged
+    assert dom.count('class="main-svg"') >= 2 * int(attrs["data-charts-expected"])
 
 
-def test_chromium_is_available_in_ci() -> None:
-    if shutil.which("chromium") is None and not CHROMIUM.exists():
-        pytest.skip("Chromium is not installed here; .ci/run installs it for CI")
-    assert CHROMIUM.exists() or shutil.which("chromium")
+@needs_chromium
+@pytest.mark.slow
+def test_chromium_check_catches_broken_pages(html_en: str, tmp_path: Path) -> None:
+    """The checks above can fail: a missing chart container and a console error are recorded."""
+    broken = html_en.replace('id="chart-lorenz"', 'id="renamed"').replace(
+        "</body>", "<script>console.error('deliberate failure')</script></body>")
+    page = tmp_path / "broken.html"
+    page.write_text(broken, encoding="utf-8")
+    attrs, _, stderr = _render_in_chromium(page, tmp_path / "profile")
+    assert "no element for chart chart-lorenz" in attrs["data-js-errors"]
+    assert "deliberate failure" in attrs["data-js-errors"]
+    assert int(attrs["data-charts-rendered"]) == int(attrs["data-charts-expected"]) - 1
+    assert any("deliberate failure" in line for line in stderr.splitlines() if ":CONSOLE" in line)

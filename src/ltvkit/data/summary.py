@@ -25,14 +25,15 @@ matches the published ``zbar`` to half a cent: the published file rounds exact h
 
 How it is computed: every purchase becomes a (customer slot, day) pair packed into one
 int64; one numpy sort of those keys gives the distinct purchase days of each customer, in
-order, and ``np.bincount`` sums orders and amounts per customer. No SQL here, against the
-design's default of grouping in the engine, because it is measurably cheaper: at 10 million
-rows it needs about a third of the CPU time of DuckDB's two-level hash aggregation
-(customer-day, then customer; see ``benchmarks/bench_summary.py``), since almost every
-customer-day is distinct and the hash tables then hold nearly every row. Integer customer
-ids in a compact range are their own slots; other ids (text, sparse integers) are numbered
-in sorted order by DuckDB (through :mod:`ltvkit.engines.duckdb`), which does that grouping
-of text best.
+order, and ``np.bincount`` sums amounts per customer; two threads each take half of the
+customers (numpy releases the GIL). No SQL here, against the design's default of grouping
+in the engine, because it is measurably cheaper: at 10 million rows it needs well under half
+the CPU time of DuckDB's two-level hash aggregation (customer-day, then customer; compare
+the ``ltvkit-parquet`` and ``duckdb`` rows of ``benchmarks/bench_summary.py``), since almost
+every customer-day is distinct and the hash tables then hold nearly every row. Integer
+customer ids in a compact range are their own slots; other ids (text, sparse integers) are
+numbered in sorted order by DuckDB (through :mod:`ltvkit.engines.duckdb`), which groups
+text best.
 """
 
 from __future__ import annotations
@@ -337,13 +338,17 @@ def _summarise(rows: _Rows, end_day: int, unit: float) -> tuple[np.ndarray, dict
 def _summarise_slots(rows: _Rows, end_day: int, unit: float, lo: int,
                      hi: int) -> tuple[np.ndarray, dict[str, Any]]:
     """:func:`_summarise` for the customers with ``lo <= slot < hi`` (days as numbers)."""
-    slot, day, amount = rows.slot - lo if lo else rows.slot, rows.day, rows.amount
-    keep = slot.view(np.uint64) < hi - lo  # lo <= slot < hi (below lo wraps to huge values)
+    slot, day, amount = rows.slot, rows.day, rows.amount
+    keep = slot < hi
+    if lo:
+        keep &= slot >= lo
     if len(day) and day.max() > end_day:
         keep &= day <= end_day
     if not keep.all():
         slot, day = slot[keep], day[keep]
         amount = None if amount is None else amount[keep]
+    if lo:
+        slot = slot - lo
     n = int(hi - lo)
     period_slot, period_day, starts = _periods(slot, day)
     n_periods = np.bincount(period_slot, minlength=n)
@@ -358,14 +363,15 @@ def _summarise_slots(rows: _Rows, end_day: int, unit: float, lo: int,
         "T": (end_day - first_day) / unit,
     }
     if amount is not None:
-        total = np.bincount(slot, weights=amount, minlength=n)[present]
         first_of_slot = np.zeros(n, dtype=np.int32)
         first_of_slot[present] = first_day
-        on_first_day = np.where(day == first_of_slot[slot], amount, 0.0)
-        first_revenue = np.bincount(slot, weights=on_first_day, minlength=n)[present]
-        # mean of the repeat days' amounts = (all days - first day) / repeat days
-        columns["monetary_value"] = np.where(
-            frequency > 0, (total - first_revenue) / np.maximum(frequency, 1), 0.0)
+        # one pass sums each customer's amounts in two bins: repeat days, first day
+        on_first_day = day == first_of_slot[slot]
+        revenue = np.bincount(2 * slot + on_first_day, weights=amount, minlength=2 * n)
+        repeat_revenue, first_revenue = revenue.reshape(n, 2)[present].T
+        total = repeat_revenue + first_revenue
+        # mean amount of the repeat days (0 when there is none: its sum is then exactly 0)
+        columns["monetary_value"] = repeat_revenue / np.maximum(frequency, 1)
     columns["first_purchase"] = first_day
     columns["last_purchase"] = last_day
     columns["n_orders"] = np.diff(np.append(starts[begins], len(slot)))

@@ -14,7 +14,7 @@ log-likelihood (optionally its gradient); :class:`BaseModel` does the rest:
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar, Self
 
 import numpy as np
@@ -349,12 +349,20 @@ class BaseModel:
 
         Without ``interval``: a Series (index = customers). With ``interval`` (e.g. 0.9): a
         DataFrame with ``mean``, ``low``, ``high`` over parameter draws (parameter uncertainty).
+        Customers sharing their data (and per-customer arguments) share the answer, so ``fn`` is
+        evaluated once per distinct row and the result mapped back.
         """
         d, index = self._data_and_index(data)
+        per_row = {k: np.broadcast_to(v, len(index)) for k, v in kwargs.items() if np.ndim(v)}
+        codes, first = _row_codes({**d, **per_row})
+        d = {c: v[first] for c, v in d.items()}
+        kwargs = {**kwargs, **{k: v[first] for k, v in per_row.items()}}
         if interval is None:
-            return pd.Series(np.broadcast_to(fn(self._params, d, **kwargs), len(index)), index=index)
-        values = np.stack([fn(p, d, **kwargs) for p in self._draws(interval, n_draws, seed)])
-        return _interval_frame(values, interval, index)
+            out = np.broadcast_to(fn(self._params, d, **kwargs), len(first))
+            return pd.Series(out[codes], index=index)
+        values = np.stack([np.broadcast_to(fn(p, d, **kwargs), len(first))
+                           for p in self._draws(interval, n_draws, seed)])
+        return _interval_frame(values[:, codes], interval, index)
 
     def _predict_new(self, fn: Callable[..., np.ndarray], t: Any, interval: float | None = None,
                      n_draws: int = 200, seed: int | None = 0, **kwargs: Any) -> Any:
@@ -428,6 +436,74 @@ class PurchaseModel(BaseModel):
                     d, "recency")
         _check_rows(T <= 0, index, "T must be positive (time since the first purchase)", d, "T")
 
+    def next_purchase_time(self, data: Any = None, q: Sequence[float] = (0.1, 0.5, 0.9),
+                           given_alive: bool = False) -> pd.DataFrame:
+        """Quantiles of the waiting time from ``T`` to each customer's next purchase.
+
+        Parameters
+        ----------
+        data : DataFrame, optional
+            ``frequency``, ``recency``, ``T`` per customer (None = the training data).
+        q : sequence of float
+            Quantile levels, strictly between 0 and 1.
+        given_alive : bool, default False
+            False: the wait of the customer as observed, who may have dropped out already; the
+            probability of ever buying again is then below one, and a quantile above it is never
+            reached (``+inf``). True: the wait of the customer supposing they are still alive at
+            ``T`` (P(alive) set to one) — the window in which to reach out to a customer who has
+            not left. It is still ``+inf`` in models where an alive customer may drop out before
+            the next purchase (Pareto/NBD, BG/BB) when ``q`` exceeds the chance of buying again.
+
+        Returns
+        -------
+        DataFrame
+            One column per level ("q10", "q50", "q90" for the default ``q``), in the model's time
+            unit (BG/BB: opportunities), index = customers. The formulas are in the model's
+            ``_wait_quantiles`` docstring; customers with the same history share the computation.
+        """
+        qs = _quantile_levels(q)
+        d, index = self._data_and_index(data)
+        codes, first = _row_codes(d)
+        distinct = {c: v[first] for c, v in d.items()}
+        alive = np.ones(len(first)) if given_alive else self._alive_now(self._params, distinct)
+        out = self._wait_quantiles(self._params, distinct, qs, alive)[codes]
+        return pd.DataFrame(out, index=index, columns=[f"q{100 * v:g}".replace(".", "_") for v in qs])
+
+    def _alive_now(self, params: np.ndarray, d: Columns) -> np.ndarray:
+        """P(alive at T | history), the mass of the waiting-time distribution that is finite."""
+        return self._p_alive(params, d)
+
+    def _wait_quantiles(self, params: np.ndarray, d: Columns, qs: np.ndarray,
+                        alive: np.ndarray) -> np.ndarray:
+        """Quantiles ``qs`` of the wait for customers alive at T with probability ``alive``, (rows, len(qs))."""
+        raise NotImplementedError
+
+
+def _quantile_levels(q: Any) -> np.ndarray:
+    """Quantile levels as an array, checked to be strictly between 0 and 1."""
+    qs = np.atleast_1d(np.asarray(q, dtype=float))
+    if qs.ndim != 1 or not np.all((qs > 0) & (qs < 1)):
+        raise InputError(
+            f"quantile levels q must be strictly between 0 and 1, e.g. q=(0.1, 0.5, 0.9); got {q!r}"
+        )
+    return qs
+
+
+def _times(t: Any) -> np.ndarray:
+    """A time span argument as an array, checked finite and >= 0."""
+    arr = np.asarray(t, dtype=float)
+    if not np.all(np.isfinite(arr)) or np.any(arr < 0):
+        raise InputError(f"t must be finite and >= 0 (a time span in the data's unit), got {t!r}")
+    return arr
+
+
+def _counts(n: Any) -> np.ndarray:
+    """A number-of-purchases argument as an array, checked to be whole numbers >= 0."""
+    arr = np.asarray(n, dtype=float)
+    if not np.all(np.isfinite(arr)) or np.any(arr < 0) or np.any(arr != np.round(arr)):
+        raise InputError(f"n must be a whole number of purchases >= 0, got {n!r}")
+    return arr
+
 
 # ---------------------------------------------------------------------- module helpers
 def _check_rows(bad: np.ndarray, index: pd.Index, what: str, d: Columns, column: str) -> None:
@@ -447,21 +523,44 @@ def _check_rows(bad: np.ndarray, index: pd.Index, what: str, d: Columns, column:
 
 
 def _collapse(d: Columns, w: np.ndarray) -> tuple[Columns, np.ndarray]:
-    """Merge identical rows, summing their weights (cost then grows with distinct rows).
+    """Merge identical rows, summing their weights (cost then grows with distinct rows)."""
+    key, representative = _row_codes(d, len(w))
+    sums = np.bincount(key, weights=w, minlength=len(representative))
+    keep = sums > 0
+    return {c: v[representative[keep]] for c, v in d.items()}, sums[keep]
+
+
+def per_distinct(fn: Callable[..., np.ndarray], *args: Any) -> np.ndarray:
+    """``fn(*args)`` evaluated once per distinct combination of the (broadcast) arguments.
+
+    For costly per-customer formulas whose arguments repeat a lot (frequencies, ages in whole
+    days, one horizon): the cost grows with the distinct combinations, not the customers.
+
+    Examples
+    --------
+    >>> per_distinct(lambda x, t: x * t, np.array([1.0, 2.0, 1.0]), 3.0).tolist()
+    [3.0, 6.0, 3.0]
+    """
+    arrays = np.broadcast_arrays(*(np.asarray(a, dtype=float) for a in args))
+    codes, first = _row_codes({i: a.ravel() for i, a in enumerate(arrays)})
+    return np.asarray(fn(*(a.ravel()[first] for a in arrays)))[codes].reshape(arrays[0].shape)
+
+
+def _row_codes(d: Columns, n: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Code of each row's distinct combination of values in ``d``, and one row per code.
 
     Hash-based and linear: each column is coded, the codes are combined into one row key that is
-    re-coded after every column (so it stays below n squared), and weights are summed per key.
+    re-coded after every column (so it stays below n squared). ``d[c][first][codes]`` gives back
+    ``d[c]``.
     """
-    key = np.zeros(len(w), dtype=np.int64)
+    key = np.zeros(len(next(iter(d.values()))) if n is None else n, dtype=np.int64)
     for values in d.values():
         codes, uniques = pd.factorize(values)
         key = pd.factorize(key * len(uniques) + codes)[0]
     groups = int(key.max()) + 1 if len(key) else 0
-    representative = np.empty(groups, dtype=np.int64)
-    representative[key] = np.arange(len(key))  # rows sharing a key are identical: any one will do
-    sums = np.bincount(key, weights=w, minlength=groups)
-    keep = sums > 0
-    return {c: v[representative[keep]] for c, v in d.items()}, sums[keep]
+    first = np.empty(groups, dtype=np.int64)
+    first[key] = np.arange(len(key))  # rows sharing a key are identical: any one will do
+    return key, first
 
 
 def _central_gradient(f: Callable[[np.ndarray], float], x: np.ndarray, step: float = 1e-6) -> np.ndarray:

@@ -27,7 +27,6 @@ parameters — every conditional expression below follows from that.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -36,7 +35,6 @@ from scipy.special import betaln, digamma, gammaln, logsumexp
 
 from ltvkit.errors import InputError
 from ltvkit.models.base import Columns, PurchaseModel, _check_rows
-from ltvkit.models.mbgnbd import _distinct_rows, _quantile_levels
 
 #: opportunities summed exactly by next_purchase_time; farther ones are integrated on a grid
 _HORIZON = 2000
@@ -123,13 +121,13 @@ class BGBB(PurchaseModel):
         B(gamma, delta+n+1)/B(gamma, delta) / L``. Same as ``p_alive_at(1)``; ``p_alive_at(0)``
         is the (larger) probability of having been alive at the last observed opportunity ``n``.
         """
-        return self._predict_distinct(_p_alive_at, data, interval, t=np.asarray(1.0))
+        return self._predict(_p_alive_at, data, interval, t=np.asarray(1.0))
 
     def p_alive_at(
         self, t: Any, data: Any = None, interval: float | None = None
     ) -> pd.Series | pd.DataFrame:
         """Probability that each customer is alive at opportunity ``n + t`` (FHS eq. A10)."""
-        return self._predict_distinct(_p_alive_at, data, interval, t=_opportunities(t))
+        return self._predict(_p_alive_at, data, interval, t=_opportunities(t))
 
     def expected_purchases(
         self, t: Any, data: Any = None, interval: float | None = None
@@ -140,7 +138,7 @@ class BGBB(PurchaseModel):
         the sum in the closed form ``delta'/(gamma-1) [1 - Gamma(gamma+delta')Gamma(1+delta'+t) /
         (Gamma(gamma+delta'+t)Gamma(1+delta'))]`` with ``delta' = delta+n``.
         """
-        return self._predict_distinct(_expected_purchases, data, interval, t=_opportunities(t))
+        return self._predict(_expected_purchases, data, interval, t=_opportunities(t))
 
     def purchase_probability(self, n: Any, t: Any, data: Any = None) -> pd.Series:
         """Probability of exactly ``n`` purchases in each customer's next ``t`` opportunities.
@@ -149,53 +147,26 @@ class BGBB(PurchaseModel):
         + [n = 0] (1 - P(alive at n))``
         where ``P_new`` is FHS eq. 7 (see :meth:`purchase_probability_new`).
         """
-        return self._predict_distinct(
+        return self._predict(
             _purchase_probability, data, None, k=_opportunities(n, "n"), t=_opportunities(t)
         )
 
-    def next_purchase_time(
-        self, data: Any = None, q: Sequence[float] = (0.1, 0.5, 0.9)
-    ) -> pd.DataFrame:
-        """Quantiles of the number of opportunities until each customer's next purchase.
+    def _alive_now(self, params: np.ndarray, d: Columns) -> np.ndarray:
+        return np.exp(_log_alive_at_n(params, d))
+
+    def _wait_quantiles(self, params: np.ndarray, d: Columns, qs: np.ndarray,
+                        alive: np.ndarray) -> np.ndarray:
+        """Quantiles of the number of opportunities until the next purchase (see :meth:`next_purchase_time`).
 
         For each ``q`` the smallest ``k`` with ``P(a purchase within the next k opportunities)
         >= q``, where ``P(first purchase at n+j | alive at n) = E[p (1-p)^(j-1) (1-theta)^j]``
-        over the posterior. The value is ``+inf`` when ``q`` exceeds the probability of ever
-        buying again (the customer has probably dropped out). The first 2,000 opportunities
-        are summed exactly; beyond them the sum is approximated by an integral (relative error
-        about 1e-4), so quantiles past 2,000 opportunities may be off by one or so.
-
-        Returns
-        -------
-        DataFrame
-            One column per quantile (``q10``, ``q50``, ``q90`` for the default ``q``), in
-            opportunities, index = customers.
+        over the posterior, times P(alive at n). The value is ``+inf`` when ``q`` exceeds the
+        probability of ever buying again (with ``given_alive``, an alive customer may still drop
+        out first). The first 2,000 opportunities are summed exactly; beyond them the sum is
+        approximated by an integral (relative error about 1e-4), so quantiles past 2,000
+        opportunities may be off by one or so.
         """
-        qs = _quantile_levels(q)
-        d, index = self._data_and_index(data)
-        codes, first = _distinct_rows(d)
-        distinct = {c: v[first] for c, v in d.items()}
-        out = _next_purchase_quantiles(self._params, distinct, qs)[codes]
-        return pd.DataFrame(
-            out, index=index, columns=[f"q{100 * v:g}".replace(".", "_") for v in qs]
-        )
-
-    def _predict_distinct(
-        self, fn: Any, data: Any, interval: float | None, **kwargs: np.ndarray
-    ) -> pd.Series | pd.DataFrame:
-        """:meth:`_predict` on the distinct (frequency, recency, T, per-row arguments) rows only.
-
-        The formulas build (rows x opportunities) arrays, and discrete-time histories repeat a
-        lot, so predictions are computed once per distinct row and mapped back to customers.
-        """
-        d, index = self._data_and_index(data)
-        per_row = {k: np.broadcast_to(v, index.shape) for k, v in kwargs.items() if v.ndim}
-        codes, first = _distinct_rows({**d, **per_row})
-        distinct = pd.DataFrame({c: v[first] for c, v in d.items()})
-        kwargs.update({k: v[first] for k, v in per_row.items()})
-        out = self._predict(fn, distinct, interval, **kwargs).iloc[codes]
-        out.index = index
-        return out
+        return _next_purchase_quantiles(params, d, qs, alive[:, None])
 
     # ------------------------------------------------------------------ a new customer
     def expected_purchases_new(self, t: Any, interval: float | None = None) -> Any:
@@ -334,16 +305,16 @@ def _log_choose(m: np.ndarray, k: np.ndarray) -> np.ndarray:
     return gammaln(m + 1) - gammaln(k + 1) - gammaln(m - k + 1)
 
 
-def _next_purchase_quantiles(params: np.ndarray, d: Columns, qs: np.ndarray) -> np.ndarray:
+def _next_purchase_quantiles(params: np.ndarray, d: Columns, qs: np.ndarray,
+                             alive: np.ndarray) -> np.ndarray:
     """Smallest k with P(purchase within k opportunities | data) >= q, shape (rows, len(qs)).
 
-    ``F(k) = P(alive at n) sum_{j<=k} f(j)`` with ``f(j) = E[p (1-p)^(j-1) (1-theta)^j]`` over the
+    ``F(k) = alive sum_{j<=k} f(j)`` (``alive`` = P(alive at n), shape (rows, 1)) with ``f(j) = E[p (1-p)^(j-1) (1-theta)^j]`` over the
     posterior. The first ``_HORIZON`` terms are summed exactly. Beyond, for the rows that need
     it, ``f`` (smooth in j) is integrated on a log-spaced grid up to
     ``S = 1000 max(_HORIZON, beta', delta')``, where it has reached its power law
     ``f(s) ~ C s^-(alpha'+gamma+1)``, whose tail integral closes ``P(ever buys again) = F(inf)``.
     """
-    alive = np.exp(_log_alive_at_n(params, d))[:, None]
     within = alive * np.cumsum(_first_purchase_exact(params, d), axis=1)
     out = np.empty((len(alive), len(qs)))
     for col, q in enumerate(qs):  # a handful of quantile levels, not customers

@@ -18,21 +18,21 @@ BG/NBD model's #NUM! error problem"), with an analytic gradient, and its special
 evaluated once per distinct frequency, T and t_x. The Gauss hypergeometric terms of the
 predictions are evaluated after an Euler or Pfaff transformation that leaves only one large
 parameter, with SciPy's ``hyp2f1``; rows where that fails or loses accuracy (extreme ages and
-horizons, a = 1) fall back to a quadrature over the dropout probability (``_beta_average``).
+horizons, a = 1) fall back to a quadrature over the dropout probability (``beta_average``).
 Both routes agree to 1e-8 over frequencies 0-10,000, T and horizons up to 1e5 (tests).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any, ClassVar, Self
 
 import numpy as np
 import pandas as pd
-from scipy.special import betainc, betaln, digamma, expit, gammaln, hyp2f1, xlogy
+from scipy.special import betaln, digamma, expit, gammaln
 
-from ltvkit.errors import InputError
-from ltvkit.models.base import PurchaseModel
+from ltvkit.models._special import (bg_expected_given_alive, bg_pmf_given_alive, bg_survive_given_alive,
+                                     lomax_quantiles)
+from ltvkit.models.base import PurchaseModel, per_distinct
 
 __all__ = ["BGNBD"]
 
@@ -128,136 +128,21 @@ def _p_alive(params: Array, x: Array, tx: Array, T: Array) -> Array:
     return expit(-_log_odds_dead(params, x, tx, T))
 
 
-def _expected_given_alive(t: Array, A: Array, rate: Array, bx: Array, a: float, r: float, b: float) -> Array:
-    """E[purchases in the next t | alive now], posterior Gamma(A, rate) x Beta(a, bx).
-
-    Given (lambda, p) an alive customer makes ``(1 - exp(-lambda p t)) / p`` purchases on average;
-    averaging over the posterior gives FHL 2005 eq. 10, with z = t / (rate + t)::
-
-        c/(a-1) * [1 - (1-z)^A 2F1(A, bx; c; z)],   c = a + bx - 1.
-
-    Euler's transformation 2F1(A, B; c; z) = (1-z)^(c-A-B) 2F1(c-A, c-B; c; z) turns the bracket
-    into ``1 - (1-z)^(a-1) 2F1(a+b-1-r, a-1; c; z)``, where only c grows with the frequency, and
-    SciPy's ``hyp2f1`` evaluates it fast. Rows where that is not finite, breaks the no-dropout
-    bound ``0 <= E <= A t / rate``, or loses more than 8 digits to cancellation (t tiny, or
-    a close to 1 where the ratio is 0/0) are recomputed by :func:`_beta_average` (quadrature).
-    """
-    t, A, rate, bx = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (t, A, rate, bx)))
-    z = t / (rate + t)
-    c = a + bx - 1.0
-    bound = A * t / rate
-    with np.errstate(all="ignore"):
-        h = np.exp((a - 1.0) * np.log1p(-z)) * hyp2f1(a + b - 1.0 - r, a - 1.0, c, z)
-        value = c / (a - 1.0) * (1.0 - h)
-    bad = (~np.isfinite(value) | (value < 0.0) | (value > bound * (1 + 1e-9))
-           | (np.abs(1.0 - h) < 1e-8) | (abs(a - 1.0) < 1e-6)) & (t > 0)
-    if np.any(bad):
-        value = np.array(value)
-        value[bad] = _beta_average(_log_expected_given_p, a, bx[bad], A[bad], t[bad] / rate[bad])
-    return np.clip(np.where(t > 0, value, 0.0), 0.0, bound)
-
-
-def _log_expected_given_p(log_p: Array, A: Array, u: Array) -> Array:
-    """log E[purchases in t | alive, p] = log[(1 - (1 + p u)^-A) / p], u = t / rate (gamma-averaged)."""
-    return np.log(-np.expm1(-A * np.log1p(np.exp(log_p) * u))) - log_p
-
-
-def _beta_average(log_g: Any, a: float, bx: Array, *args: Array, step: float = 0.25) -> Array:
-    """``E[g(p)]`` for ``p ~ Beta(a, bx)`` (one ``bx`` per row) by the trapezoid rule in logit(p).
-
-    In s = logit(p) the density ``p^a (1-p)^bx / B(a, bx)`` is smooth, log-concave and analytic in
-    the strip |Im s| < pi, so the trapezoid rule converges geometrically (error about
-    exp(-2 pi^2 / step) for smooth g). The grid spans the mode +- 8 standard deviations plus the
-    exponential tails (rate a to the left, bx to the right) down to ~1e-17; weights are normalised
-    on the grid. ``log_g(log_p, *args)`` gets (rows, nodes) ``log_p`` and (rows, 1) ``args``.
-    Slow (hundreds of nodes a row): used only where the closed forms lose accuracy.
-    """
-    mode = np.log(a) - np.log(bx)
-    sd = np.sqrt((a + bx) / (a * bx))
-    lo = mode - 8.0 * sd - 40.0 / a
-    h = np.minimum(step, sd / 4.0)
-    n = int(np.ceil(np.max((16.0 * sd + 40.0 / a + 40.0 / bx) / h))) + 1
-    out = np.empty(bx.shape)
-    chunk = max(1, 4_000_000 // n)
-    for i in range(0, bx.size, chunk):
-        sl = slice(i, i + chunk)
-        s = lo[sl, None] + h[sl, None] * np.arange(n)[None, :]
-        log_p = -np.logaddexp(0.0, -s)
-        log_w = a * log_p - bx[sl, None] * np.logaddexp(0.0, s)
-        w = np.exp(log_w - log_w.max(axis=1, keepdims=True))
-        g = np.exp(log_g(log_p, *(v[sl, None] for v in args)))
-        out[sl] = np.sum(w * g, axis=1) / np.sum(w, axis=1)
-    return out
-
-
-def _survive_given_alive(t: Array, A: Array, rate: Array, bx: Array, a: float, r: float, b: float) -> Array:
-    """P(still alive after t more | alive now) = E[exp(-lambda p t)] = E_p[(1 + p t/rate)^-A].
-
-    Dropout happens only right after a purchase, so given (lambda, p) surviving t more has
-    probability exp(-lambda p t). Averaging over the posterior gives 2F1(A, a; a + bx; -t/rate),
-    which Pfaff's transformation turns into ``(1-z)^a 2F1(a, a+b-r; a+bx; z)``, z = t/(rate + t),
-    where only the third parameter grows with the frequency (SciPy's ``hyp2f1``). Rows where that
-    is not a probability, or is below 1e-8 (relative accuracy lost), use :func:`_beta_average`.
-    """
-    t, A, rate, bx = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (t, A, rate, bx)))
-    z = t / (rate + t)
-    with np.errstate(all="ignore"):
-        value = np.exp(a * np.log1p(-z)) * hyp2f1(a, a + b - r, a + bx, z)
-    bad = ~((value >= 1e-8) & (value <= 1.0 + 1e-12))
-    if np.any(bad):
-        value = np.array(value)
-        value[bad] = _beta_average(_log_survive_given_p, a, bx[bad], A[bad], t[bad] / rate[bad])
-    return np.clip(value, 0.0, 1.0)
-
-
-def _log_survive_given_p(log_p: Array, A: Array, u: Array) -> Array:
-    """log P(no dropout in t | alive, p) = -A log(1 + p u), u = t / rate (gamma-averaged)."""
-    return -A * np.log1p(np.exp(log_p) * u)
-
-
-def _pmf_given_alive(n: Array, t: Array, A: Array, rate: Array, a: float, bx: Array) -> Array:
-    """P(n purchases in the next t | alive now); FHL 2005 eq. 8 with posterior parameters.
-
-    P = B(a, bx+n)/B(a, bx) * NB(n; A, rate/(rate+t))
-        + [n > 0] B(a+1, bx+n-1)/B(a, bx) * P(NB(A, rate/(rate+t)) >= n),
-    the negative-binomial tail being the regularized incomplete beta I_{t/(rate+t)}(n, A).
-    """
-    q = t / (rate + t)
-    log_nb = (gammaln(A + n) - gammaln(A) - gammaln(n + 1)
-              + A * (np.log(rate) - np.log(rate + t)) + xlogy(n, q))
-    first = np.exp(betaln(a, bx + n) - betaln(a, bx) + log_nb)
-    pos = n > 0
-    ns = np.where(pos, n, 1.0)
-    second = np.exp(betaln(a + 1.0, bx + ns - 1.0) - betaln(a, bx)) * betainc(ns, A, q)
-    return first + np.where(pos, second, 0.0)
-
-
-def _on_distinct(fn: Any, t: Any, x: Array, T: Array, params: Array) -> Array:
-    """``fn(t, A, rate, bx, a, r, b)`` once per distinct (t, x, T), mapped back to the rows.
-
-    Conditional expectations given alive depend on (x, T, t) only, and real summaries repeat
-    those a lot (T counts whole days): scoring cost then grows with distinct rows, not
-    customers. Hash-based (``pandas.factorize``; x is a whole number), no sorting.
-    """
-    r, alpha, a, b = params
-    t = np.asarray(t, dtype=float)
-    one_t = t.ndim == 0
-    t, x, T = np.broadcast_arrays(t, x, T)
-    t_codes, t_uniques = (0, [t.flat[0]]) if one_t else pd.factorize(t.ravel())
-    T_codes, T_uniques = pd.factorize(T.ravel())
-    key = (x.ravel().astype(np.int64) * len(T_uniques) + T_codes) * len(t_uniques) + t_codes
-    codes, uniques = pd.factorize(key)
-    first = np.empty(len(uniques), dtype=np.int64)
-    first[codes[::-1]] = np.arange(codes.size - 1, -1, -1)  # first row of each distinct key
-    xf, Tf, tf = x.ravel()[first], T.ravel()[first], t.ravel()[first]
-    picked = fn(tf, r + xf, alpha + Tf, b + xf, a, r, b)
-    return picked[codes].reshape(x.shape)
-
-
 def _posterior(params: Array, d: dict[str, Array]) -> tuple[Array, Array, Array]:
     r, alpha, _, b = params
     x = d["frequency"]
     return r + x, alpha + d["T"], b + x
+
+
+def _given_alive(fn: Any, params: Array, d: dict[str, Array], t: Any) -> Array:
+    """``fn(t, r+x, alpha+T, b+x, a, r, b)`` for an alive customer, once per distinct (t, x, T).
+
+    Expectations given alive do not depend on recency, so there are far fewer distinct
+    arguments than customers (T counts whole days).
+    """
+    r, alpha, a, b = params
+    return per_distinct(lambda t_, x, T: fn(t_, r + x, alpha + T, b + x, a, r, b),
+                        t, d["frequency"], d["T"])
 
 
 class BGNBD(PurchaseModel):
@@ -289,6 +174,15 @@ class BGNBD(PurchaseModel):
     >>> d = pd.DataFrame({"frequency": [0, 5], "recency": [0.0, 10.0], "T": [30.0, 30.0]})
     >>> m.p_alive(d).round(3).tolist()
     [1.0, 0.078]
+    >>> d = pd.DataFrame({"frequency": [6, 6], "recency": [38.0, 5.0], "T": [39.0, 39.0]})
+    >>> m.next_purchase_time(d, q=(0.1, 0.5)).round(1)
+       q10  q50
+    0  0.8  6.1
+    1  inf  inf
+    >>> m.next_purchase_time(d, q=(0.1, 0.5), given_alive=True).round(1)
+       q10  q50
+    0  0.8  5.9
+    1  0.8  5.9
     """
 
     param_names: ClassVar[tuple[str, ...]] = ("r", "alpha", "a", "b")
@@ -324,7 +218,7 @@ class BGNBD(PurchaseModel):
     def expected_purchases(self, t: Any, data: Any = None, interval: float | None = None) -> Any:
         """Expected purchases in (T, T + t] given each customer's history (FHL 2005 eq. 10).
 
-        ``E = P(alive) * E[purchases in t | alive]``; see ``_expected_given_alive`` for the
+        ``E = P(alive) * E[purchases in t | alive]``; see ``bg_expected_given_alive`` for the
         stable evaluation. ``t`` is in the model's time unit (scalar or one value per customer).
 
         Examples
@@ -340,7 +234,7 @@ class BGNBD(PurchaseModel):
     @staticmethod
     def _expected_purchases(params: Array, d: dict[str, Array], t: Any) -> Array:
         alive = _p_alive(params, d["frequency"], d["recency"], d["T"])
-        return alive * _on_distinct(_expected_given_alive, t, d["frequency"], d["T"], params)
+        return alive * _given_alive(bg_expected_given_alive, params, d, t)
 
     def p_alive(self, data: Any = None, interval: float | None = None) -> Any:
         """P(alive at T | history) = 1 / (1 + [x>0] a/(b+x-1) ((alpha+T)/(alpha+t_x))^(r+x)).
@@ -383,7 +277,7 @@ class BGNBD(PurchaseModel):
     @staticmethod
     def _p_alive_at(params: Array, d: dict[str, Array], t: Any) -> Array:
         alive = _p_alive(params, d["frequency"], d["recency"], d["T"])
-        return alive * _on_distinct(_survive_given_alive, t, d["frequency"], d["T"], params)
+        return alive * _given_alive(bg_survive_given_alive, params, d, t)
 
     def purchase_probability(self, n: Any, t: Any, data: Any = None) -> Array:
         """P(exactly n purchases in (T, T + t] | history).
@@ -413,42 +307,21 @@ class BGNBD(PurchaseModel):
         n = np.broadcast_to(np.asarray(n, dtype=float), A.shape)
         t = np.broadcast_to(np.asarray(t, dtype=float), A.shape)
         alive = _p_alive(params, d["frequency"], d["recency"], d["T"])
-        return alive * _pmf_given_alive(n, t, A, rate, a, bx) + (1.0 - alive) * (n == 0)
+        return alive * bg_pmf_given_alive(n, t, A, rate, a, bx) + (1.0 - alive) * (n == 0)
 
-    def next_purchase_time(self, data: Any = None, q: Sequence[float] = (0.1, 0.5, 0.9)) -> pd.DataFrame:
-        """Quantiles of the waiting time from T to the next purchase, in the model's time unit.
+    def _wait_quantiles(self, params: Array, d: dict[str, Array], qs: Array, alive: Array) -> Array:
+        """Quantiles of the wait to the next purchase (see :meth:`next_purchase_time`).
 
         An alive BG/NBD customer cannot drop out before buying again, so the wait is exponential
         with the posterior rate lambda ~ Gamma(r+x, alpha+T)::
 
             P(next purchase within tau) = P(alive) * (1 - ((alpha+T) / (alpha+T+tau))^(r+x))
 
-        which is inverted in closed form. The CDF never exceeds P(alive): quantiles
-        ``q >= P(alive)`` are never reached and are ``+inf``. Columns "q10", "q50", ...
-
-        Examples
-        --------
-        >>> import pandas as pd
-        >>> m = BGNBD.from_params(r=0.243, alpha=4.414, a=0.793, b=2.426)
-        >>> d = pd.DataFrame({"frequency": [6, 6], "recency": [38.0, 5.0], "T": [39.0, 39.0]})
-        >>> m.next_purchase_time(d, q=(0.1, 0.5)).round(1)
-           q10  q50
-        0  0.8  6.1
-        1  inf  inf
+        inverted in closed form (:func:`~ltvkit.models._special.lomax_quantiles`); levels
+        ``q >= P(alive)`` are never reached (``+inf``).
         """
-        cols, index = self._data_and_index(data)
-        params = self._params
-        A, rate, _ = _posterior(params, cols)
-        alive = _p_alive(params, cols["frequency"], cols["recency"], cols["T"])
-        out = {}
-        for qq in q:
-            if not 0.0 < qq < 1.0:
-                raise InputError(f"quantile q={qq!r} must be strictly between 0 and 1, e.g. q=(0.1, 0.5, 0.9)")
-            frac = np.minimum(qq / alive, 1.0)
-            with np.errstate(divide="ignore"):
-                tau = rate * np.expm1(-np.log1p(-frac) / A)
-            out[f"q{100 * qq:g}".replace(".", "_")] = np.where(frac < 1.0, tau, np.inf)
-        return pd.DataFrame(out, index=index)
+        A, rate, _ = _posterior(params, d)
+        return lomax_quantiles(qs, A, rate, alive)
 
     # ---- new customers ----
     def expected_purchases_new(self, t: Any, interval: float | None = None) -> Any:
@@ -466,7 +339,7 @@ class BGNBD(PurchaseModel):
     def _expected_purchases_new(params: Array, t: Any) -> Array:
         r, alpha, a, b = params
         t = np.asarray(t, dtype=float)
-        return _expected_given_alive(t, r, alpha, np.asarray(b), a, r, b)
+        return bg_expected_given_alive(t, r, alpha, np.asarray(b), a, r, b)
 
     def purchase_probability_new(self, n: Any, t: Any) -> Array:
         """P(X(t) = n) for a new customer (FHL 2005 eq. 8); ``n`` and ``t`` broadcast.
@@ -479,5 +352,5 @@ class BGNBD(PurchaseModel):
         """
         r, alpha, a, b = self._params
         n, t = np.broadcast_arrays(np.asarray(n, dtype=float), np.asarray(t, dtype=float))
-        return _pmf_given_alive(n, t, r, alpha, a, np.full(n.shape, b))
+        return bg_pmf_given_alive(n, t, r, alpha, a, np.full(n.shape, b))
 

@@ -25,16 +25,15 @@ initial dropout; every conditional expression below follows from that.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy.special import digamma, expit, gammaln
 
-from ltvkit.errors import InputError
-from ltvkit.models.base import Columns, PurchaseModel
-from ltvkit.models.bgnbd import _expected_given_alive, _pmf_given_alive, _survive_given_alive
+from ltvkit.models._special import (bg_expected_given_alive, bg_pmf_given_alive, bg_survive_given_alive,
+                                     lomax_quantiles)
+from ltvkit.models.base import Columns, PurchaseModel, _counts, _times, per_distinct
 
 
 class MBGNBD(PurchaseModel):
@@ -144,33 +143,20 @@ class MBGNBD(PurchaseModel):
         """
         return self._predict(_purchase_probability, data, None, n=_counts(n), t=_times(t))
 
-    def next_purchase_time(
-        self, data: Any = None, q: Sequence[float] = (0.1, 0.5, 0.9)
-    ) -> pd.DataFrame:
-        """Quantiles of the time from ``T`` to each customer's next purchase.
+    def _alive_now(self, params: np.ndarray, d: Columns) -> np.ndarray:
+        return _p_alive(params, d)
+
+    def _wait_quantiles(self, params: np.ndarray, d: Columns, qs: np.ndarray,
+                        alive: np.ndarray) -> np.ndarray:
+        """Quantiles of the wait to the next purchase (see :meth:`next_purchase_time`).
 
         An alive customer drops out only at purchases, so
         ``P(next purchase within tau) = P(alive) * (1 - ((alpha+T)/(alpha+T+tau))^(r+x))``,
-        inverted in closed form. The value is ``+inf`` when ``q >= P(alive)``: the quantile
-        is never reached because the customer has probably dropped out already.
-
-        Returns
-        -------
-        DataFrame
-            One column per quantile (``q10``, ``q50``, ``q90`` for the default ``q``), in the
-            data's time unit, index = customers.
+        inverted in closed form (:func:`~ltvkit.models._special.lomax_quantiles`); ``+inf`` when
+        ``q >= P(alive)``: the customer has probably dropped out already.
         """
-        qs = _quantile_levels(q)
-        d, index = self._data_and_index(data)
-        r, alpha = self._params[:2]
-        x, T = d["frequency"], d["T"]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            share = qs[None, :] / _p_alive(self._params, d)[:, None]
-            tau = (alpha + T)[:, None] * np.expm1(-np.log1p(-share) / (r + x)[:, None])
-        tau = np.where(share >= 1, np.inf, tau)
-        return pd.DataFrame(
-            tau, index=index, columns=[f"q{100 * v:g}".replace(".", "_") for v in qs]
-        )
+        shape, rate, _ = _posterior(params, d)
+        return lomax_quantiles(qs, shape, rate, alive)
 
     # ------------------------------------------------------------------ a new customer
     def expected_purchases_new(self, t: Any, interval: float | None = None) -> Any:
@@ -223,20 +209,17 @@ def _posterior(params: np.ndarray, d: Columns) -> tuple[np.ndarray, np.ndarray, 
 # BG/NBD helpers (closed forms, with a quadrature fallback where scipy's hyp2f1 fails or a is
 # near 1) are called with b+1 -- once per distinct (x, T, t), on which they depend.
 def _given_alive(fn: Any, params: np.ndarray, d: Columns, t: np.ndarray) -> np.ndarray:
-    r, _, a, b = params
-    x, T = d["frequency"], d["T"]
-    codes, first = _distinct_rows({"x": x, "T": T, "t": np.broadcast_to(t, x.shape)})
-    shape, rate, bx = (v[first] for v in _posterior(params, d))
-    with np.errstate(divide="ignore", under="ignore"):  # quadrature nodes far in the tails
-        return fn(np.broadcast_to(t, x.shape)[first], shape, rate, bx, a, r, b + 1.0)[codes]
+    r, alpha, a, b = params
+    return per_distinct(lambda t_, x, T: fn(t_, r + x, alpha + T, b + x + 1.0, a, r, b + 1.0),
+                        t, d["frequency"], d["T"])
 
 
 def _p_alive_at(params: np.ndarray, d: Columns, t: np.ndarray) -> np.ndarray:
-    return _p_alive(params, d) * _given_alive(_survive_given_alive, params, d, t)
+    return _p_alive(params, d) * _given_alive(bg_survive_given_alive, params, d, t)
 
 
 def _expected_purchases(params: np.ndarray, d: Columns, t: np.ndarray) -> np.ndarray:
-    return _p_alive(params, d) * _given_alive(_expected_given_alive, params, d, t)
+    return _p_alive(params, d) * _given_alive(bg_expected_given_alive, params, d, t)
 
 
 def _purchase_probability(
@@ -249,22 +232,14 @@ def _expected_purchases_new(params: np.ndarray, t: np.ndarray) -> np.ndarray:
     # alive after the first purchase with probability b/(a+b), then posterior (r, alpha, a, b+1)
     r, alpha, a, b = params
     t, shape, rate, bx = np.broadcast_arrays(t, r, alpha, b + 1.0)
-    with np.errstate(divide="ignore", under="ignore"):  # quadrature nodes far in the tails
-        return b / (a + b) * _expected_given_alive(t, shape, rate, bx, a, r, b + 1.0)
+    return b / (a + b) * bg_expected_given_alive(t, shape, rate, bx, a, r, b + 1.0)
 
 
 def _pmf(n: Any, t: Any, shape: Any, rate: Any, bx: Any, a: float, alive: Any) -> np.ndarray:
     """P(n purchases in the next t) when alive now with probability ``alive`` (else none)."""
     n, t, shape, rate, bx, alive = np.broadcast_arrays(n, t, shape, rate, bx, alive)
-    given_alive = _pmf_given_alive(n, t, shape, rate, a, bx)
+    given_alive = bg_pmf_given_alive(n, t, shape, rate, a, bx)
     return alive * given_alive + (1.0 - alive) * (n == 0)
-
-
-def _distinct_rows(columns: Columns) -> tuple[np.ndarray, np.ndarray]:
-    """Code of each row's distinct value combination, and the position of each code's first row."""
-    frame = pd.DataFrame(columns)
-    codes = frame.groupby(list(frame.columns), sort=False).ngroup().to_numpy()
-    return codes, np.flatnonzero(~frame.duplicated().to_numpy())
 
 
 def _per_count(fn: Any, x: np.ndarray) -> np.ndarray:
@@ -273,25 +248,3 @@ def _per_count(fn: Any, x: np.ndarray) -> np.ndarray:
     if top >= x.size:
         return fn(x)
     return fn(np.arange(top + 1.0))[x.astype(np.intp)]
-
-
-# ---------------------------------------------------------------------- argument checks
-def _times(t: Any) -> np.ndarray:
-    arr = np.asarray(t, dtype=float)
-    if not np.all(np.isfinite(arr)) or np.any(arr < 0):
-        raise InputError(f"t must be finite and >= 0 (a time span in the data's unit), got {t!r}")
-    return arr
-
-
-def _counts(n: Any) -> np.ndarray:
-    arr = np.asarray(n, dtype=float)
-    if not np.all(np.isfinite(arr)) or np.any(arr < 0) or np.any(arr != np.round(arr)):
-        raise InputError(f"n must be a whole number of purchases >= 0, got {n!r}")
-    return arr
-
-
-def _quantile_levels(q: Any) -> np.ndarray:
-    qs = np.atleast_1d(np.asarray(q, dtype=float))
-    if qs.ndim != 1 or not np.all((qs > 0) & (qs < 1)):
-        raise InputError(f"q must be probabilities strictly between 0 and 1, got {q!r}")
-    return qs

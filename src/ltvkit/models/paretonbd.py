@@ -32,14 +32,12 @@ sampled customers. A million customers (about 200,000 distinct rows) fit in abou
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 from scipy.special import digamma, expit, gammaln, roots_legendre
 
-from ltvkit.errors import InputError
 from ltvkit.models._special import log1mexp, log_tail_integral
 from ltvkit.models.base import PurchaseModel
 
@@ -47,7 +45,7 @@ __all__ = ["ParetoNBD"]
 
 Array = np.ndarray
 _GL_X, _GL_W = roots_legendre(128)
-_BISECTIONS = 52  # on u = tau / (R + tau) in (0, 1): 2^-52 resolution
+_NEWTON_STEPS = 60  # safeguarded Newton steps (typically 5-8 are needed)
 #: above this many distinct rows, the fit starts from a fit to this many sampled customers
 _WARM_START_ROWS = 20_000
 
@@ -176,16 +174,6 @@ def _pmf_alive(n: Array, t: Array, r: Array, alpha: Array, s: float, beta: Array
     return alive_through + died
 
 
-def _distinct_rows(d: dict[str, Array]) -> tuple[dict[str, Array], Array]:
-    """The distinct (frequency, recency, T) rows and, per original row, its position among them."""
-    codes, uniques = zip(*(pd.factorize(d[c]) for c in ("frequency", "recency", "T")))
-    key = (codes[0].astype(np.int64) * len(uniques[1]) + codes[1]) * len(uniques[2]) + codes[2]
-    inverse, distinct = pd.factorize(key)
-    row = np.empty(len(distinct), dtype=np.intp)
-    row[inverse] = np.arange(key.size)  # one representative row per distinct history
-    return {c: v[row] for c, v in d.items()}, inverse
-
-
 def _posterior(params: Array, d: dict[str, Array]) -> tuple[Array, Array, Array]:
     r, alpha, _, beta = params
     return r + d["frequency"], alpha + d["T"], beta + d["T"]
@@ -219,6 +207,8 @@ class ParetoNBD(PurchaseModel):
     >>> d = pd.DataFrame({"frequency": [0, 2, 2], "recency": [0.0, 5.0, 35.0], "T": [39.0, 39.0, 39.0]})
     >>> m.p_alive(d).round(3).tolist()
     [0.294, 0.129, 0.946]
+    >>> m.next_purchase_time(d, q=(0.1, 0.5)).round(2).to_numpy().tolist()
+    [[94.15, inf], [83.16, inf], [0.82, 5.9]]
     """
 
     param_names: ClassVar[tuple[str, ...]] = ("r", "alpha", "s", "beta")
@@ -348,56 +338,54 @@ class ParetoNBD(PurchaseModel):
         alive = _p_alive(params, d["frequency"], d["recency"], d["T"])
         return alive * _pmf_alive(n, t, A, R, params[2], S) + (1.0 - alive) * (n == 0)
 
-    def next_purchase_time(self, data: Any = None, q: Sequence[float] = (0.1, 0.5, 0.9)) -> pd.DataFrame:
-        """Quantiles of the waiting time from T to the next purchase, in the model's time unit.
+    def _wait_quantiles(self, params: Array, d: dict[str, Array], qs: Array, alive: Array) -> Array:
+        """Quantiles of the wait to the next purchase (see :meth:`next_purchase_time`).
 
         An alive customer buys next before dropping out and within tau with probability
         ``lambda/(lambda+mu) (1 - exp(-(lambda+mu) tau))``; averaged over the posterior
-        ``Gamma(r+x, alpha+T) x Gamma(s, beta+T)``::
+        ``Gamma(r+x, alpha+T) x Gamma(s, beta+T)`` (A = r+x, R = alpha+T, S = beta+T)::
 
-            P(next purchase within tau) = P(alive) * (r+x) (alpha+T)^(r+x) (beta+T)^s
-                                          * int_0^tau (alpha+T+v)^-(r+x+1) (beta+T+v)^-s dv
+            P(next purchase within tau) = P(alive) * A R^A S^s (J(0) - J(tau)),
+            J(u) = int_u^inf (R+v)^-(A+1) (S+v)^-s dv
 
-        (the integral by :func:`~ltvkit.models._special.log_tail_integral`), inverted by a
-        vectorised bisection. This CDF tends to ``P(alive) E[lambda/(lambda+mu)] < 1``: a quantile
-        above that limit is never reached (the customer may have dropped out) and is ``+inf``.
-        Columns are named "q10", "q50", ...
-
-        Examples
-        --------
-        >>> import pandas as pd
-        >>> m = ParetoNBD.from_params(r=0.553, alpha=10.578, s=0.606, beta=11.669)
-        >>> d = pd.DataFrame({"frequency": [0, 6], "recency": [0.0, 38.0], "T": [39.0, 39.0]})
-        >>> m.next_purchase_time(d, q=(0.1, 0.5)).round(2).to_numpy().tolist()
-        [[94.15, inf], [0.82, 5.9]]
+        (``J`` by :func:`~ltvkit.models._special.log_tail_integral`). It tends to
+        ``P(alive) E[lambda/(lambda+mu)] < 1``: a level above that is never reached (``+inf``).
+        ``log J(tau) = log J(0) + log(1 - q / reach)`` is solved by Newton's method in
+        ``v = log(1 + tau/R)``, where ``log J`` is nearly linear (slope -(A+s) far out) and its
+        derivative is the closed-form density; steps leaving the bracket known so far bisect it.
         """
-        full, index = self._data_and_index(data)
-        d, inverse = _distinct_rows(full)  # customers with the same history share the answer
-        params = self._params
         A, R, S = _posterior(params, d)
         s = params[2]
-        alive = _p_alive(params, d["frequency"], d["recency"], d["T"])
         log_j0 = log_tail_integral(A + 1.0, s, R, S, 0.0)
-        log_c = np.log(A) + A * np.log(R) + s * np.log(S)
-        reach = alive * np.exp(log_c + log_j0)          # P(alive) E[lambda / (lambda + mu)]
-        out = {}
-        for qq in q:
-            if not 0.0 < qq < 1.0:
-                raise InputError(f"quantile q={qq!r} must be strictly between 0 and 1, e.g. q=(0.1, 0.5, 0.9)")
-            ok = qq < reach
-            # solve J(tau) / J(0) = 1 - q / reach for tau, bisecting on u = tau / (R + tau)
-            target = np.log1p(-np.where(ok, qq / reach, 0.5))
-            lo, hi = np.zeros_like(A), np.ones_like(A)
-            with np.errstate(divide="ignore"):  # u -> 1 in float: tau beyond float range
-                for _ in range(_BISECTIONS):
-                    mid = 0.5 * (lo + hi)
-                    tau = R * mid / (1.0 - mid)
-                    below = log_tail_integral(A + 1.0, s, R, S, tau) - log_j0 > target
-                    lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
-                u = 0.5 * (lo + hi)
-                tau = R * u / (1.0 - u)
-            out[f"q{100 * qq:g}".replace(".", "_")] = np.where(ok, tau, np.inf)[inverse]
-        return pd.DataFrame(out, index=index)
+        reach = alive * np.exp(np.log(A) + A * np.log(R) + s * np.log(S) + log_j0)
+        n, k = A.size, qs.size
+        ok = qs[None, :] < reach[:, None]
+        goal = (log_j0[:, None] + np.log1p(-np.where(ok, qs[None, :] / reach[:, None], 0.5))).ravel()
+        rows = np.repeat(np.arange(n), k)
+        v = np.zeros(n * k)
+        lo, hi = np.zeros(n * k), np.full(n * k, np.inf)
+        todo = np.flatnonzero(ok.ravel())
+        for _ in range(_NEWTON_STEPS):
+            if not todo.size:
+                break
+            i = rows[todo]
+            tau = R[i] * np.expm1(v[todo])
+            log_j = log_tail_integral(A[i] + 1.0, s, R[i], S[i], tau)
+            gap = log_j - goal[todo]  # decreasing in v: > 0 means the root lies further out
+            lo[todo] = np.where(gap > 0, v[todo], lo[todo])
+            hi[todo] = np.where(gap > 0, hi[todo], v[todo])
+            # d log J / dv = -(R + tau) (R + tau)^-(A+1) (S + tau)^-s / J(tau)
+            slope = -np.exp(-A[i] * np.log(R[i] + tau) - s * np.log(S[i] + tau) - log_j)
+            step = v[todo] - gap / slope
+            inside = (step > lo[todo]) & (step < hi[todo])
+            bisect = np.where(np.isfinite(hi[todo]), 0.5 * (lo[todo] + hi[todo]), 2.0 * v[todo] + 1.0)
+            new = np.where(inside, step, bisect)
+            done = np.abs(new - v[todo]) <= 1e-12 * np.maximum(1.0, new)
+            v[todo] = new
+            todo = todo[~done]
+        with np.errstate(over="ignore"):
+            tau = (R[rows] * np.expm1(v)).reshape(n, k)
+        return np.where(ok, tau, np.inf)
 
     # ---- new customers ----
     def expected_purchases_new(self, t: Any, interval: float | None = None) -> Any:
