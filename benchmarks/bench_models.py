@@ -15,7 +15,9 @@ whole days, as in real data), cached under ``benchmarks/_work/``. Tasks:
 * ``paretonbd``: fit Pareto/NBD on N customers (lifetimes takes minutes from 100k: use 10k);
 * ``mbgnbd``: fit MBG/NBD on N customers (the same BG/NBD data: a speed comparison);
 * ``score``: for N customers, with the true parameters: expected purchases over 52 weeks,
-  P(alive) and a 12-month CLV (1% a month).
+  P(alive) and a 12-month CLV (1% a month);
+* ``nextpurchase``: Pareto/NBD ``next_purchase_time`` (q10, q50, q90) for N customers, as observed
+  and given alive (CDNOW estimates; ltvkit only: neither library has it).
 
 Each contender runs each task in a fresh subprocess (imports and data loading not timed): ltvkit
 here, lifetimes in ``benchmarks/_work/venv-lifetimes`` (``lifetimes==0.11.3 numpy<2 pandas<2
@@ -54,6 +56,7 @@ VENVS = {
 SIZES = {"10k": 10_000, "100k": 100_000, "1M": 1_000_000}
 TRUTH_BG = {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}
 TRUTH_GG = {"p": 6.25, "q": 3.74, "gamma": 15.44}
+CDNOW_PARETO = {"r": 0.553, "alpha": 10.578, "s": 0.606, "beta": 11.669}
 TIMEOUT = 1800  # seconds per contender and task
 MONTH_WEEKS = 365.25 / 12 / 7
 
@@ -140,6 +143,14 @@ def ours_score(data: Any, truth: dict) -> None:
     bg.expected_purchases(52, data)
     bg.p_alive(data)
     lifetime_value(bg, gg, data, horizon=12, unit="M", discount_rate=0.01)
+
+
+def ours_next_purchase(data: Any, truth: dict) -> None:
+    from ltvkit import ParetoNBD
+
+    m = ParetoNBD.from_params(**truth)
+    m.next_purchase_time(data)
+    m.next_purchase_time(data, given_alive=True)
 
 
 # ------------------------------------------------------------------------------ reference code
@@ -249,6 +260,9 @@ TASKS: dict[str, Task] = {
     "score": Task("score: E[X(52w)] + P(alive) + CLV(12m)", purchase_data, ours_score,
                   LIFETIMES_SCORE, PYMC_SCORE, truth={"bgnbd": TRUTH_BG, "gammagamma": TRUTH_GG},
                   target="<= 2 s at 1M"),
+    "nextpurchase": Task("Pareto/NBD next purchase time (+ given alive)", purchase_data,
+                         ours_next_purchase, None, None, model="ParetoNBD", truth=CDNOW_PARETO,
+                         target="a few s at 1M"),
 }
 
 

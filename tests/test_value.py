@@ -115,3 +115,17 @@ def test_bad_arguments(models, customers, kwargs, match):
     bg, gg = models
     with pytest.raises(InputError, match=match):
         lifetime_value(bg, gg, customers, **kwargs)
+
+
+def test_shared_histories_keep_each_customers_spend(models):
+    """Customers with the same purchase history but different spend share the purchase part only."""
+    bg, gg = models
+    d = pd.DataFrame({"frequency": [2, 2, 2], "recency": [30.0, 30.0, 30.0], "T": [39.0] * 3,
+                      "monetary_value": [10.0, 40.0, 10.0]}, index=["a", "b", "c"])
+    got = lifetime_value(bg, gg, d)
+    one = {k: lifetime_value(bg, gg, d.loc[[k]]).iloc[0] for k in d.index}
+    np.testing.assert_allclose(got.to_numpy(), [one["a"], one["b"], one["c"]], rtol=1e-12)
+    assert got["a"] == got["c"] < got["b"]
+    ratio = got["b"] / got["a"]  # the purchase part cancels: the ratio of expected spends
+    spend = gg.expected_spend(d)
+    assert ratio == pytest.approx(spend["b"] / spend["a"], rel=1e-12)

@@ -217,8 +217,10 @@ def analyze_command(
     margin: float = typer.Option(1.0, help="Share of revenue that is profit (1 = revenue CLV)."),
     new_customers_per_month: float | None = typer.Option(
         None, help="Acquisition assumption for the forecast (default: the last 3 months' rate)."),
+    channel: str | None = typer.Option(
+        None, help="Acquisition channel column (default: a column named 'channel', if any)."),
     spend_file: str | None = typer.Option(
-        None, help="CSV of acquisition spend: channel,spend[,month] (needs a 'channel' column)."),
+        None, help="CSV of acquisition spend: channel,spend[,month] (needs a channel column)."),
     currency: str = typer.Option("USD", help="Currency code for the report, e.g. EUR."),
     lang: str = typer.Option("en", help="Report language: en or fr."),
     freq: str = typer.Option("W", help="Model time unit: D, W or M."),
@@ -239,6 +241,7 @@ def analyze_command(
     options = {
         "holdout": holdout, "model": model, "horizon": horizon, "discount_rate": discount_rate,
         "margin": margin, "new_customers_per_month": new_customers_per_month, "spend": spend_file,
+        "channel": channel,
         "currency": currency, "freq": freq, "forecast_period": forecast_period,
         "observation_end": observation_end, "sep": sep,
         "date_format": date_format, "on_bad_rows": "skip" if skip_bad_rows else "raise",

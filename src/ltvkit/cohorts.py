@@ -71,12 +71,13 @@ def acquisition(
     """
     table = _log_table(transactions, extra=columns)
     present = [c for c in columns if c in table.column_names]
-    carry = "".join(f", {_label(c)} AS {_ident(c)}" for c in present)
-    order = "".join(f", {_label(c)}" for c in present)
+    # the first transaction by (ts, labels...): one hash aggregation, no window sort
+    first = "(" + ", ".join(["ts", *(_label(c) for c in present)]) + ")"
+    carry = "".join(f", arg_min({_label(c)}, {first}) AS {_ident(c)}" for c in present)
     sql = f"""
-        SELECT customer_id, ts AS first_purchase, strftime(ts::TIMESTAMP, '%Y-%m') AS cohort{carry}
-        FROM (SELECT *, row_number() OVER (PARTITION BY customer_id ORDER BY ts{order}) AS k
-              FROM tx) WHERE k = 1 ORDER BY customer_id"""
+        SELECT customer_id, min(ts) AS first_purchase,
+               strftime(min(ts)::TIMESTAMP, '%Y-%m') AS cohort{carry}
+        FROM tx GROUP BY customer_id ORDER BY customer_id"""
     with engine.session() as con:
         engine.register(con, "tx", table)
         out = engine.query_df(con, sql, context="finding each customer's first purchase")

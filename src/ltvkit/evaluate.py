@@ -29,6 +29,7 @@ import pandas as pd
 import pyarrow as pa
 
 from ltvkit.errors import ConvergenceWarning, FitError, InputError
+from ltvkit.notes import Note, tag
 
 #: candidate purchase models, in the order they are tried: key -> (public class name, label)
 PURCHASE_MODELS: dict[str, tuple[str, str]] = {
@@ -151,15 +152,18 @@ def normalized_gini(actual: Any, predicted: Any) -> float:
     -1.0
     """
     p, a = _pair(predicted, actual)
-    perfect = _gini(a, a)
-    return float(_gini(a, p) / perfect) if perfect > 0 else float("nan")
+    return _normalized(a, p, _gini(a, a))
+
+
+def _normalized(actual: np.ndarray, predicted: np.ndarray, perfect: float) -> float:
+    return float(_gini(actual, predicted) / perfect) if perfect > 0 else float("nan")
 
 
 def _gini(actual: np.ndarray, order_by: np.ndarray) -> float:
     # cumulative share of actual value captured, customers sorted by descending score;
     # average rank of ties is not needed: the stable sort keeps input order for equal scores
     n = actual.size
-    order = np.lexsort((np.arange(n), -order_by))
+    order = np.argsort(-order_by, kind="stable")
     captured = np.cumsum(actual[order]) / actual.sum()
     return float(np.sum(captured - np.arange(1, n + 1) / n) / n)
 
@@ -212,10 +216,10 @@ def resolve_holdout(start: pd.Timestamp, end: pd.Timestamp, holdout: Any = None)
                     "date (e.g. '1997-09-30')"
                 ) from None
     if not start < cal_end < end:
-        raise InputError(
+        raise tag(InputError(
             f"the calibration period would end on {cal_end.date()}, outside the log's span "
             f"({start.date()} to {end.date()}); choose a shorter holdout or a date inside the span"
-        )
+        ), "skip.span", start=start, end=end)
     return cal_end
 
 
@@ -387,31 +391,33 @@ def backtest(
     actual = data["frequency_holdout"].to_numpy(dtype=float)
     duration = data["duration_holdout"].to_numpy(dtype=float)
     if (cal["frequency"] > 0).sum() == 0:
-        raise InputError(
+        raise tag(InputError(
             f"no customer made a repeat purchase before {cal_end.date()}: the models cannot learn "
             "repeat behaviour; use a later calibration end (--holdout) or a longer log"
-        )
+        ), "skip.no_repeat", date=cal_end)
     actual_value = actual * data["monetary_value_holdout"].to_numpy(dtype=float)
     spend = _spend_per_order(data)
 
+    perfect = _gini(actual_value, actual_value) if actual_value.sum() > 0 else 0.0  # once for all
     rows, fitted, notes = {}, {}, []
     for key in models:
         fit, note = fit_quietly(make_purchase_model(key), cal)
         label = PURCHASE_MODELS[key][1]
         if fit is None:
-            notes.append(f"{label}: {note}")
+            notes.append(Note(f"{label}: {note}", "note.fit_failed", label=label))
             rows[key] = {"label": label, "converged": False, "note": note}
             continue
         pred = fit.expected_purchases(duration, cal).to_numpy(dtype=float)
         scores = error_metrics(pred, actual)
-        gini = normalized_gini(actual_value, pred * spend) if actual_value.sum() > 0 else np.nan
+        gini = _normalized(actual_value, pred * spend, perfect)
         rows[key] = {"label": label, **scores, "log_likelihood": fit.log_likelihood_,
                      "converged": bool(fit.converged_), "gini": gini, "note": note}
         fitted[key] = (fit, pred)
         if note:
-            notes.append(f"{label}: {note}")
+            notes.append(Note(f"{label}: {note}", "note.not_converged", label=label))
     if not fitted:
-        raise FitError("no purchase model could be fitted on the calibration period: " + "; ".join(notes))
+        raise tag(FitError("no purchase model could be fitted on the calibration period: "
+                           + "; ".join(notes)), "skip.no_fit")
     scores = pd.DataFrame.from_dict(rows, orient="index")
     chosen = model if model in fitted else _choose(scores.loc[list(fitted)])
     fit, pred = fitted[chosen]

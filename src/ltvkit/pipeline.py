@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from ltvkit.errors import FitError, InputError
+from ltvkit.notes import Note, note_of
 
 STAGES: tuple[str, ...] = (
     "read", "backtest", "fit", "predict", "segments", "cohorts", "forecast", "calculator",
@@ -90,9 +91,13 @@ class Analysis:
     settings : dict
         Inputs and facts of the run (source, dates, horizon, discount rate, margin, ...).
     notes : list of str
-        Plain-language notes about fitting (non-convergence, skipped steps).
+        Plain-language notes about fitting (non-convergence, skipped steps); each is a
+        :class:`ltvkit.notes.Note` (English text plus the report's locale key).
     timings : dict
         Seconds spent in each stage.
+    read_report : ReadReport or None
+        The reader's counts (rows read, kept, bad, duplicates, returns, after the end), from
+        which the report writes its data notes in the report's language.
     """
 
     customers: pd.DataFrame
@@ -111,6 +116,7 @@ class Analysis:
     settings: dict[str, Any]
     notes: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    read_report: Any = None
 
     def headline(self) -> dict[str, Any]:
         """Headline results as plain Python values (what ``ltv analyze --json`` prints)."""
@@ -221,6 +227,7 @@ def analyze(
     date: str | int | None = None,
     amount: str | int | None = None,
     *,
+    channel: str | None = None,
     on_bad_rows: str = "raise",
     observation_end: Any = None,
     holdout: Any = None,
@@ -246,6 +253,9 @@ def analyze(
         Anything :func:`ltvkit.read_transactions` reads.
     customer, date, amount : str or int, optional
         Column names (or positions) of the customer id, purchase date and order amount.
+    channel : str, optional
+        Column holding each order's acquisition channel (default: a column named ``channel``,
+        if any). The channel of a customer's first order is their acquisition channel.
     on_bad_rows : {"raise", "skip"}
         Stop at the first unusable row (with file, line, column) or skip and report them.
     observation_end : date-like, optional
@@ -309,11 +319,13 @@ def analyze(
                            observation_end=observation_end, **read_options)
     if not tx.has_amount:
         raise InputError("analyze needs order amounts: name the amount column (amount=..., --amount COL)")
+    if channel is not None:
+        tx = _with_channel(tx, channel)
     if spend is not None and "channel" not in tx.columns:
         raise InputError(
             "a spend file was given but the log has no 'channel' column to match it with; "
             f"the log's columns are {', '.join(tx.columns)} — name the acquisition channel column "
-            "'channel'"
+            "with channel=... (--channel COL)"
         )
     notes: list[str] = []
 
@@ -342,7 +354,8 @@ def analyze(
     customers["tier"] = seg.value_tiers(customers["clv"])
     segments = _segment_table(customers)
     tiers = seg.value_shares(customers["clv"], customers["tier"])
-    lorenz, gini = seg.lorenz_curve(customers["clv"]), seg.gini(customers["clv"])
+    lorenz = seg.lorenz_curve(customers["clv"])
+    gini = seg.gini_of_curve(lorenz)
 
     clock("cohorts")
     cohorts, channels, economics = _cohorts(tx, customers, spend, notes)
@@ -378,6 +391,7 @@ def analyze(
         model_summaries={"purchase": purchase.summary(), "spend": spend_model.summary()},
         models={"purchase": purchase, "spend": spend_model}, calculator=calculator,
         read_messages=tx.report.messages()[1:], settings=settings, notes=notes, timings=timings,
+        read_report=tx.report,
     )
 
 
@@ -404,6 +418,22 @@ def _label(key: str) -> str:
     return PURCHASE_MODELS[key][1]
 
 
+def _with_channel(tx: Any, channel: str) -> Any:
+    """The log with the user's acquisition-channel column renamed ``channel`` (a column already
+    called ``channel`` becomes ``channel_original``)."""
+    from ltvkit.data.transactions import Transactions
+
+    names = tx.columns
+    extra = [n for n in names if n not in ("customer_id", "ts", "amount")]
+    if channel not in extra:
+        raise InputError(f"channel column {channel!r} is not in the log; its other columns are "
+                         f"{', '.join(extra) or '(none)'} — pass the name of the acquisition "
+                         "channel column")
+    renamed = ["channel_original" if n == "channel" else "channel" if n == channel else n
+               for n in names]
+    return Transactions(tx.table.rename_columns(renamed), tx.report, tx.observation_end)
+
+
 def _run_backtest(tx: Any, holdout: Any, model: str | None, freq: str, run: bool,
                   notes: list[str]) -> tuple[Any, str, str | None]:
     """The backtest, the chosen model key, and why the backtest was skipped (None if it ran)."""
@@ -412,14 +442,16 @@ def _run_backtest(tx: Any, holdout: Any, model: str | None, freq: str, run: bool
     if model is not None:
         make_purchase_model(model)  # unknown names fail fast
     if not run:
-        return None, model or "bgnbd", "it was switched off (run_backtest=False)"
+        return None, model or "bgnbd", Note("it was switched off (run_backtest=False)", "skip.off")
     try:
         bt = backtest(tx, holdout, model=model, freq=freq)
     except (InputError, FitError) as exc:
         if holdout is not None:  # the user asked for this split: say what is wrong
             raise
-        notes.append(f"The backtest was skipped: {exc}")
-        return None, model or "bgnbd", str(exc)
+        reason = note_of(exc, "skip.other")
+        notes.append(Note(f"The backtest was skipped: {exc}", "note.backtest_skipped",
+                          reason=reason))
+        return None, model or "bgnbd", reason
     notes.extend(bt.notes)
     return bt, bt.chosen, None
 
@@ -448,11 +480,12 @@ def _fit_with_fallback(make: Callable[[float], Any], data: pd.DataFrame, label: 
         fitted, retry = fit_quietly(make(_FALLBACK_PENALIZER), data)
         if fitted is None:
             raise FitError(f"{label} could not be fitted: {note}")
-        notes.append(f"{label} was fitted with a small penalty ({_FALLBACK_PENALIZER}) because the "
-                     f"plain fit failed ({note}); treat its estimates with extra caution.")
+        notes.append(Note(f"{label} was fitted with a small penalty ({_FALLBACK_PENALIZER}) because "
+                          f"the plain fit failed ({note}); treat its estimates with extra caution.",
+                          "note.penalized", label=label, penalty=_FALLBACK_PENALIZER))
         note = retry
     if note:
-        notes.append(f"{label}: {note}")
+        notes.append(Note(f"{label}: {note}", "note.not_converged", label=label))
     return fitted
 
 
@@ -490,9 +523,10 @@ def _fit_spend(summary: pd.DataFrame, notes: list[str]) -> tuple[Any, pd.DataFra
 
 def _distinct(frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
     """Distinct rows of ``frame`` and, for each original row, the position of its distinct row."""
-    codes = frame.groupby(list(frame.columns), sort=False).ngroup().to_numpy()
-    uniq = frame.drop_duplicates().reset_index(drop=True)
-    return uniq, codes
+    from ltvkit.models.base import _row_codes
+
+    codes, first = _row_codes({c: frame[c].to_numpy() for c in frame.columns})
+    return frame.iloc[first].reset_index(drop=True), codes
 
 
 class _PerOrder:
@@ -512,31 +546,30 @@ def _clv_with_interval(purchase: Any, spend_model: Any, hist: pd.DataFrame, code
     CLV factorises into discounted expected purchases (which depend on frequency, recency, T
     only) times expected spend per order (frequency, mean spend only), so each factor is
     computed once per distinct row. The interval is the delta method on the log scale over
-    both models' log-parameters (independent fits: block-diagonal covariance) — to first
-    order the same as ``lifetime_value(interval=...)``'s parameter draws, at the cost of
-    ``k + 1`` evaluations instead of hundreds.
+    both models' log-parameters — to first order the same as
+    ``lifetime_value(interval=...)``'s parameter draws, at the cost of ``k + 1`` evaluations
+    instead of hundreds. The fits are independent (block-diagonal covariance) and
+    ``log CLV = log margin + log purchases + log spend``, so the variance of ``log CLV`` is the
+    sum of the two factors' variances, each computed per distinct row.
     """
     import ltvkit
-    from ltvkit.forecast import delta_interval, log_covariance, perturbed_models
+    from ltvkit.forecast import delta_log_sd, log_covariance, log_normal_interval, perturbed_models
 
     def discounted_purchases(model: Any) -> np.ndarray:
         return np.asarray(ltvkit.lifetime_value(model, _PerOrder(), hist, horizon=horizon, unit="M",
                                                 discount_rate=discount_rate, margin=1.0,
-                                                model_unit=freq), dtype=float)[codes]
+                                                model_unit=freq), dtype=float)
 
     def spend(model: Any) -> np.ndarray:
-        return np.asarray(model.expected_spend(spend_rows), dtype=float)[spend_codes]
+        return np.asarray(model.expected_spend(spend_rows), dtype=float)
 
-    det, per_order = discounted_purchases(purchase), spend(spend_model)
-    value = margin * det * per_order
-    shifted = [margin * discounted_purchases(m) * per_order for m in perturbed_models(purchase)]
-    shifted += [margin * det * spend(m) for m in perturbed_models(spend_model)]
-    cov_p, cov_s = log_covariance(purchase), log_covariance(spend_model)
-    cov = np.zeros((len(cov_p) + len(cov_s),) * 2)
-    cov[: len(cov_p), : len(cov_p)] = cov_p
-    cov[len(cov_p):, len(cov_p):] = cov_s
-    value = np.maximum(value, 0.0)
-    low, high = delta_interval(value, np.maximum(np.stack(shifted), 0.0), cov, interval)
+    det, per_order = np.maximum(discounted_purchases(purchase), 0.0), spend(spend_model)
+    moved = np.stack([discounted_purchases(m) for m in perturbed_models(purchase)])
+    sd_p = delta_log_sd(det, np.maximum(moved, 0.0), log_covariance(purchase))
+    sd_s = delta_log_sd(per_order, np.stack([spend(m) for m in perturbed_models(spend_model)]),
+                        log_covariance(spend_model))
+    value = np.maximum(margin * det[codes] * per_order[spend_codes], 0.0)
+    low, high = log_normal_interval(value, np.hypot(sd_p[codes], sd_s[spend_codes]), interval)
     return low, value, high
 
 
@@ -593,9 +626,10 @@ def _cohorts(tx: Any, customers: pd.DataFrame, spend: Any,
         return cohorts, channels, {}
     per_channel = co.read_spend(spend).groupby("channel", as_index=False)["spend"].sum()
     econ = co.channel_economics(customers, per_channel).reset_index()
-    unmatched = sorted(set(per_channel["channel"]) - set(customers["channel"]))
+    unmatched = sorted(set(per_channel["channel"]) - set(customers["channel"].unique()))
     if unmatched:
-        notes.append(f"Spend was given for channel(s) with no customers: {', '.join(unmatched)}.")
+        notes.append(Note(f"Spend was given for channel(s) with no customers: {', '.join(unmatched)}.",
+                          "note.spend_unmatched", channels=", ".join(unmatched)))
     channels = channels.merge(econ[["channel", "spend", "cac", "clv_to_cac", "affordable_cpa"]],
                               on="channel", how="outer")
     channels = channels.rename(columns={"clv_to_cac": "clv_cac"})
@@ -655,7 +689,10 @@ def _calculator(tx: Any, discount_rate: float, margin: float, cac: float | None,
                            churn=inputs.churn, new_customers=new, spend=(cac or 0.0) * new,
                            margin=margin, discount_rate=discount_rate)
     except InputError as exc:
-        notes.append(f"The top-down calculator was left out: {exc}")
+        short = "complete calendar months" in str(exc)  # calculator_inputs: the log is too short
+        reason = Note(str(exc), "calc.short") if short else note_of(exc, "calc.other")
+        notes.append(Note(f"The top-down calculator was left out: {exc}", "note.calculator_left_out",
+                          reason=reason))
         return {}
     rows: dict[str, tuple[float, str]] = {
         "window": (inputs.n_months, "number"),

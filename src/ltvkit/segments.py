@@ -28,6 +28,7 @@ __all__ = [
     "SEGMENT_LABELS",
     "TIER_LABELS",
     "gini",
+    "gini_of_curve",
     "lorenz_curve",
     "rfm_scores",
     "rfm_segments",
@@ -173,7 +174,8 @@ def _column(summary: pd.DataFrame, name: str) -> np.ndarray:
 
 def _quantile_score(values: np.ndarray, bins: int) -> np.ndarray:
     """1 + floor(bins × share of customers with a strictly lower value): ties share a score."""
-    below = pd.Series(values).rank(method="min").to_numpy() - 1.0
+    _, inverse, counts = np.unique(values, return_inverse=True, return_counts=True)
+    below = (np.cumsum(counts) - counts)[inverse]  # customers with a strictly lower value
     return (1 + np.floor(bins * below / len(values))).astype(np.int64)
 
 
@@ -235,10 +237,18 @@ def rfm_scores(summary: pd.DataFrame, bins: int = 5) -> pd.DataFrame:
         },
         index=summary.index,
     )
-    out["rfm_code"] = (
-        out["r_score"].astype(str) + out["f_score"].astype(str) + out["m_score"].astype(str)
-    )
+    digits = (out["r_score"] * 100 + out["f_score"] * 10 + out["m_score"]).to_numpy()
+    codes, inverse = np.unique(digits, return_inverse=True)
+    out["rfm_code"] = _text([str(c) for c in codes], inverse, out.index)
     return out
+
+
+def _text(labels: Sequence[str], codes: np.ndarray, index: pd.Index) -> pd.Series:
+    """``labels[codes]`` as a text Series, gathered in Arrow (no Python object per row)."""
+    import pyarrow as pa
+
+    return pd.Series(pa.array(list(labels), type=pa.string()).take(pa.array(codes)), index=index,
+                     dtype="str")
 
 
 def _rules_frame(rules: pd.DataFrame | Sequence[Mapping[str, Any]], bins: int) -> pd.DataFrame:
@@ -311,8 +321,12 @@ def rfm_segments(
     else:
         out = rfm_scores(summary, bins=bins)
     table = _rules_frame(DEFAULT_SEGMENT_RULES if rules is None else rules, bins)
-    scores = {c[0]: out[c].to_numpy()[:, None] for c in score_cols}
-    match = np.ones((len(out), len(table)), dtype=bool)
+    from ltvkit.models.base import _row_codes
+
+    # rules are evaluated once per distinct (r, f, m) combination, then mapped back
+    codes, rows = _row_codes({c: out[c].to_numpy() for c in score_cols})
+    scores = {c[0]: out[c].to_numpy()[rows][:, None] for c in score_cols}
+    match = np.ones((len(rows), len(table)), dtype=bool)
     for axis in "rfm":
         lo = table[f"{axis}_min"].to_numpy(dtype=float)[None, :]
         hi = table[f"{axis}_max"].to_numpy(dtype=float)[None, :]
@@ -324,11 +338,10 @@ def rfm_segments(
         ],
         ignore_index=True,
     )
-    first = np.where(match.any(axis=1), match.argmax(axis=1), len(table))
-    chosen = labels.iloc[first].set_axis(out.index)
-    out["segment_key"] = chosen["key"]
-    for col in ("segment", "lever", "action"):
-        out[col] = chosen[col]
+    first = np.where(match.any(axis=1), match.argmax(axis=1), len(table))[codes]
+    for col, name in (("key", "segment_key"), ("segment", "segment"), ("lever", "lever"),
+                      ("action", "action")):
+        out[name] = _text(labels[col].astype(str).tolist(), first, out.index)
     return out
 
 
@@ -365,7 +378,9 @@ def _aligned(data: Any, values: pd.Series, name: str, allow_nan: bool = False) -
 
 def _share_from_top(values: pd.Series) -> np.ndarray:
     """Share of customers with a strictly higher value (ties share a position)."""
-    return (values.rank(method="min", ascending=False).to_numpy() - 1.0) / len(values)
+    _, inverse, counts = np.unique(values.to_numpy(), return_inverse=True, return_counts=True)
+    higher = len(values) - np.cumsum(counts)[inverse]
+    return higher / len(values)
 
 
 def value_tiers(clv: Any, tiers: Sequence[tuple[str, float]] = DEFAULT_TIERS) -> pd.Series:
@@ -503,7 +518,17 @@ def gini(clv: Any) -> float:
     >>> round(gini([0.0, 0.0, 0.0, 4.0]), 2)
     0.75
     """
-    curve = lorenz_curve(clv)
+    return gini_of_curve(lorenz_curve(clv))
+
+
+def gini_of_curve(curve: pd.DataFrame) -> float:
+    """Gini coefficient from a :func:`lorenz_curve` already computed (no second sort).
+
+    Examples
+    --------
+    >>> round(gini_of_curve(lorenz_curve([0.0, 0.0, 0.0, 4.0])), 2)
+    0.75
+    """
     x, y = curve["customer_share"].to_numpy(), curve["value_share"].to_numpy()
     area = float(np.sum(np.diff(x) * (y[1:] + y[:-1]) / 2.0))
     return max(0.0, 1.0 - 2.0 * area)
@@ -566,8 +591,10 @@ def write_audiences(customers: pd.DataFrame, out_dir: Any, force: bool = False) 
     Files are ``segment_<key>.csv`` (by ``segment_key``) and ``tier_<key>.csv`` (by ``tier``),
     each with ``customer_id`` and the :data:`AUDIENCE_COLUMNS` the table has, customers in
     the table's order; dates are written as ``YYYY-MM-DD``, CLV to the cent and P(alive) to
-    4 decimals. Every file is written atomically;
-    nothing is written when one of them exists and ``force`` is false.
+    4 decimals, text values in double quotes. The table is converted to Arrow once and split
+    by one stable sort per grouping column, so the cost is a few passes over the customers
+    whatever the number of files. Every file is written atomically; nothing is written when
+    one of them exists and ``force`` is false.
 
     Parameters
     ----------
@@ -588,46 +615,75 @@ def write_audiences(customers: pd.DataFrame, out_dir: Any, force: bool = False) 
     --------
     >>> import tempfile
     >>> c = pd.DataFrame({"segment_key": ["new", "lost", "new"], "segment": ["New", "Lost", "New"],
-    ...                   "clv": [10.0, 1.0, 7.5]}, index=pd.Index(["a", "b", "c"], name="id"))
+    ...                   "clv": [10.0, 1.0, 7.456]}, index=pd.Index(["a", "b", "c"], name="id"))
     >>> paths = write_audiences(c, tempfile.mkdtemp())
     >>> [p.name for p in paths]
     ['segment_lost.csv', 'segment_new.csv']
     >>> print(paths[1].read_text().strip())
     customer_id,segment,clv
-    a,New,10.0
-    c,New,7.5
+    "a","New",10
+    "c","New",7.46
     """
-    table = (
-        customers
-        if "customer_id" in customers.columns
-        else customers.rename_axis("customer_id").reset_index()
-    )
+    import pyarrow.csv as pacsv
+
     splits = [
         (prefix, col)
         for prefix, col in (("segment", "segment_key"), ("tier", "tier"))
-        if col in table.columns
+        if col in customers.columns
     ]
     if not splits:
         raise InputError(
             "the customers table needs a 'segment_key' (from rfm_segments) or a 'tier' column "
             "(from value_tiers) to split into audiences"
         )
-    export = table[["customer_id", *(c for c in AUDIENCE_COLUMNS if c in table.columns)]].copy()
-    for col in export.columns:
-        if pd.api.types.is_datetime64_any_dtype(export[col]):
-            export[col] = export[col].dt.strftime("%Y-%m-%d")
-    export = export.round({"clv": 2, "p_alive": 4})
-    jobs = []
-    for prefix, col in splits:
-        for key in sorted(pd.unique(table[col].dropna().astype(str))):
-            jobs.append((Path(out_dir) / f"{prefix}_{key}.csv", table[col].astype(str) == key))
+    jobs = [
+        (Path(out_dir) / f"{prefix}_{key}.csv", rows)
+        for prefix, col in splits
+        for key, rows in _partition(customers[col])
+    ]
     existing = [str(path) for path, _ in jobs if path.exists()]
     if existing and not force:
         raise InputError(
             f"{len(existing)} audience file(s) already exist, e.g. {existing[0]}; pass --force "
             "(force=True) to overwrite them or choose another folder"
         )
+    export = _audience_table(customers)
+    header = (",".join(export.column_names) + "\n").encode("utf-8")
+    options = pacsv.WriteOptions(include_header=False, quoting_style="needed")
     for path, rows in jobs:
-        with atomic_path(path, force=True) as tmp:
-            export[rows.to_numpy()].to_csv(tmp, index=False)
+        with atomic_path(path, force=True) as tmp, open(tmp, "wb") as sink:
+            sink.write(header)
+            pacsv.write_csv(export.take(rows), sink, options)
     return [path for path, _ in jobs]
+
+
+def _partition(labels: pd.Series) -> list[tuple[str, np.ndarray]]:
+    """(label, row positions in table order) for each distinct non-missing label, sorted by label."""
+    codes, uniques = pd.factorize(labels, sort=False)
+    keys = [str(u) for u in np.asarray(uniques, dtype=object)]
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(len(keys) + 1))
+    groups = {keys[k]: order[bounds[k]:bounds[k + 1]] for k in range(len(keys))}
+    return [(key, groups[key]) for key in sorted(groups)]
+
+
+def _audience_table(customers: pd.DataFrame) -> Any:
+    """The audience columns as a pyarrow Table (dates as dates, CLV and P(alive) rounded)."""
+    import pyarrow as pa
+
+    ids = customers["customer_id"] if "customer_id" in customers.columns else customers.index
+    columns = {"customer_id": pa.Array.from_pandas(ids)}
+    for col in AUDIENCE_COLUMNS:
+        if col not in customers.columns:
+            continue
+        values = customers[col]
+        if pd.api.types.is_datetime64_any_dtype(values):
+            if values.dt.tz is not None:
+                values = values.dt.tz_localize(None)  # the local calendar day
+            columns[col] = pa.array(values.to_numpy(dtype="datetime64[D]"), type=pa.date32(),
+                                    from_pandas=True)
+        elif col in ("clv", "p_alive"):
+            columns[col] = pa.array(np.round(values.to_numpy(dtype=float), 2 if col == "clv" else 4))
+        else:  # text, or categorical (written through its dictionary)
+            columns[col] = pa.Array.from_pandas(values)
+    return pa.table(columns)

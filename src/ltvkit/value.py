@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ltvkit.errors import InputError
+from ltvkit.models.base import _row_codes
 
 __all__ = ["UNIT_DAYS", "lifetime_value"]
 
@@ -97,8 +98,9 @@ def lifetime_value(
     step, discount = _schedule(horizon, unit, discount_rate, margin, model_unit)
     if not isinstance(data, pd.DataFrame):
         raise InputError(f"lifetime_value expects a DataFrame of customers, got {type(data).__name__}")
+    rows = (_distinct_rows(purchase_model, data), _distinct_rows(spend_model, data))
     if interval is None:
-        return pd.Series(_clv(purchase_model, spend_model, data, step, discount) * margin,
+        return pd.Series(_clv(purchase_model, spend_model, rows, step, discount) * margin,
                          index=data.index, name="clv")
     if not 0 < interval < 1:
         raise InputError(f"interval must be between 0 and 1 (e.g. 0.9), got {interval}")
@@ -106,7 +108,7 @@ def lifetime_value(
     draws_p = purchase_model.sample_params(n_draws, seed=int(rng.integers(2**31)))
     draws_s = spend_model.sample_params(n_draws, seed=int(rng.integers(2**31)))
     values = np.stack([
-        _clv(_with_params(purchase_model, pp), _with_params(spend_model, ps), data, step, discount)
+        _clv(_with_params(purchase_model, pp), _with_params(spend_model, ps), rows, step, discount)
         for pp, ps in zip(draws_p, draws_s)
     ]) * margin
     tail = (1 - interval) / 2
@@ -136,17 +138,29 @@ def _schedule(horizon: int, unit: str, discount_rate: float, margin: float,
     return step, discount
 
 
-def _clv(purchase_model: Any, spend_model: Any, data: pd.DataFrame, step: float,
+def _distinct_rows(model: Any, data: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+    """The distinct rows of ``data`` in the columns ``model`` uses (its ``data_columns``) and each
+    customer's position among them: every model is evaluated once per distinct row."""
+    columns = [c for c in getattr(model, "data_columns", ()) if c in data.columns]
+    if not columns:
+        return data, np.arange(len(data))
+    codes, first = _row_codes({c: data[c].to_numpy() for c in columns})
+    return data.iloc[first], codes
+
+
+def _clv(purchase_model: Any, spend_model: Any, rows: tuple, step: float,
          discount: np.ndarray) -> np.ndarray:
-    """Discounted expected revenue per customer (before margin)."""
-    spend = np.asarray(spend_model.expected_spend(data), dtype=float)
-    total = np.zeros(len(data))
-    previous = np.zeros(len(data))
+    """Discounted expected revenue per customer (before margin); ``rows`` = the
+    :func:`_distinct_rows` of the data for the purchase model and for the spend model."""
+    (histories, codes), (spend_rows, spend_codes) = rows
+    spend = np.asarray(spend_model.expected_spend(spend_rows), dtype=float)[spend_codes]
+    total = np.zeros(len(histories))
+    previous = np.zeros(len(histories))
     for k, factor in enumerate(discount, start=1):
-        cumulative = np.asarray(purchase_model.expected_purchases(k * step, data), dtype=float)
+        cumulative = np.asarray(purchase_model.expected_purchases(k * step, histories), dtype=float)
         total += (cumulative - previous) * factor
         previous = cumulative
-    return total * spend
+    return total[codes] * spend
 
 
 def _with_params(model: Any, params: np.ndarray) -> Any:

@@ -144,6 +144,26 @@ def test_next_purchase_time_inverts_the_pmf(model):
     assert np.isinf(table.loc[0, "q50"]) and table.loc[3, "q50"] == 1
 
 
+@pytest.mark.parametrize("pattern", [(0, 0), (3, 6)])
+def test_next_purchase_time_given_alive_matches_simulation(model, pattern):
+    """Donors alive at opportunity n=6: the given-alive k is the first with P(bought by k) >= q."""
+    data, future, dropout = simulate(
+        np.random.default_rng(10 + sum(pattern)), 400_000, 6, *DONATIONS.values(), horizon=12
+    )
+    group = ((data["frequency"] == pattern[0]) & (data["recency"] == pattern[1])).to_numpy()
+    group = group & (dropout > 6)  # alive at n
+    assert group.sum() > 5000
+    within = np.cumsum(future[group], axis=1).clip(max=1).mean(axis=0)  # after k = 1..12
+    qs = (0.1, 0.3, 0.5)
+    ks = model.next_purchase_time(data[group].iloc[:1], q=qs, given_alive=True).iloc[0]
+    tol = 4 * np.sqrt(0.25 / group.sum())
+    for q, k in zip(qs, ks):
+        assert 1 <= k <= 12
+        assert within[int(k) - 1] >= q - tol and (k == 1 or within[int(k) - 2] < q + tol)
+    plain = model.next_purchase_time(data[group].iloc[:1], q=qs).iloc[0]
+    assert np.all(plain.to_numpy() >= ks.to_numpy())
+
+
 @pytest.mark.parametrize("scale", [400.0, 4000.0])
 def test_next_purchase_time_beyond_the_exact_horizon(scale):
     """Rare buyers: quantiles past 2,000 opportunities come from an integral of the terms."""

@@ -79,8 +79,8 @@ def test_cdnow_expected_repeat_purchases_week78(fitted):
 def test_gradient_matches_finite_differences(cdnow_summary):
     d = {c: cdnow_summary[c].to_numpy(float) for c in ("frequency", "recency", "T")}
     for params in (np.array([0.3, 4.0, 0.8, 2.5]), np.array([2.0, 0.5, 3.0, 0.7])):
-        rows = bgnbd._Rows(d["frequency"], d["recency"], d["T"])
-        g = bgnbd._gradient(params, rows)
+        rows = _special.BGRows(d["frequency"], d["recency"], d["T"])
+        g = bgnbd._log_likelihood_and_gradient(params, rows)[1]
         for k in range(4):
             e = np.zeros(4)
             e[k] = 1e-6 * params[k]
@@ -98,7 +98,7 @@ def test_likelihood_equals_direct_formula():
     common = gamma(r + x) * alpha**r / gamma(r)
     naive = (beta(a, b + x) / beta(a, b) * common / (alpha + T) ** (r + x)
              + beta(a + 1, b + x - 1) / beta(a, b) * common / (alpha + tx) ** (r + x))
-    rows = bgnbd._Rows(np.array([x, 0.0]), np.array([tx, 0.0]), np.array([T, T]))
+    rows = _special.BGRows(np.array([x, 0.0]), np.array([tx, 0.0]), np.array([T, T]))
     got = bgnbd._log_likelihood(np.array([r, alpha, a, b]), rows)
     assert got[0] == pytest.approx(np.log(naive), rel=1e-12)
     naive0 = beta(a, b) / beta(a, b) * gamma(r) * alpha**r / gamma(r) / (alpha + T) ** r  # x = 0
@@ -211,6 +211,24 @@ def test_next_purchase_time_matches_simulation(simulated, cdnow_model):
         assert abs(observed - level) < 4 * np.sqrt(level * (1 - level) / seen.sum())
 
 
+def test_next_purchase_time_given_alive_matches_simulation(simulated, cdnow_model):
+    """Among simulated customers still alive at T, the first holdout purchase comes before their
+    given-alive q-quantile with probability q; every level is reached (no dropout before a
+    purchase), and the unconditional quantiles are never earlier."""
+    g = simulated.iloc[:100_000]
+    g = g[g["alive_T"]]
+    quantiles = cdnow_model.next_purchase_time(g, q=(0.1, 0.3, 0.5), given_alive=True)
+    assert np.all(np.isfinite(quantiles.to_numpy()))
+    for col, level in (("q10", 0.1), ("q30", 0.3), ("q50", 0.5)):
+        tau = quantiles[col].to_numpy()
+        seen = tau < 26.0
+        assert seen.sum() > 5000
+        observed = (g["first_hold"].to_numpy()[seen] <= tau[seen]).mean()
+        assert abs(observed - level) < 4 * np.sqrt(level * (1 - level) / seen.sum())
+    plain = cdnow_model.next_purchase_time(g, q=(0.1, 0.3, 0.5)).to_numpy()
+    assert np.all(plain >= quantiles.to_numpy() * (1 - 1e-12))
+
+
 def test_next_purchase_time_infinite_beyond_p_alive(cdnow_model):
     d = pd.DataFrame({"frequency": [6], "recency": [5.0], "T": [39.0]})
     alive = float(cdnow_model.p_alive(d)[0])
@@ -291,7 +309,7 @@ def test_no_nan_on_extremes_grid():
             v = np.asarray(o, dtype=float)
             assert not np.any(np.isnan(v)) and np.all(v >= 0)
         assert np.all(np.isfinite(np.asarray(outs[1], dtype=float)))
-        rows = bgnbd._Rows(xx, d["recency"].to_numpy(), TT)
+        rows = _special.BGRows(xx, d["recency"].to_numpy(), TT)
         lik = bgnbd._log_likelihood(np.array(list(params.values())), rows)
         assert np.all(np.isfinite(lik))
 
@@ -318,3 +336,18 @@ def test_parameter_recovery():
         table = BGNBD().fit(sim[["frequency", "recency", "T"]]).summary()
         hits += [(table.loc[k, "lower_95"] <= v <= table.loc[k, "upper_95"]) for k, v in truth.items()]
     assert np.all(hits >= 9), dict(zip(truth, hits))
+
+
+def test_predictions_shared_by_identical_histories_keep_per_customer_arguments(fitted):
+    """Predictions run once per distinct (history, t) row; per-customer t and the index survive."""
+    d = pd.DataFrame({"frequency": [2, 2, 2, 0], "recency": [30.0, 30.0, 30.0, 0.0],
+                      "T": [39.0] * 4}, index=["a", "b", "c", "d"])
+    t = np.array([10.0, 39.0, 10.0, 39.0])
+    got = fitted.expected_purchases(t, d)
+    assert got.index.tolist() == ["a", "b", "c", "d"]
+    assert got["a"] == got["c"] < got["b"]
+    assert got["b"] == fitted.expected_purchases(39.0, d.iloc[[1]]).iloc[0]
+    assert got["d"] == fitted.expected_purchases(39.0, d.iloc[[3]]).iloc[0]
+    band = fitted.expected_purchases(t, d, interval=0.9)
+    assert band.index.equals(d.index) and band.loc["a"].equals(band.loc["c"])
+    assert np.all((band["low"] < got) & (got < band["high"]))

@@ -141,6 +141,10 @@ def test_conditional_predictions_match_simulation(model):
     empirical = np.quantile(next_time[zero], [0.1, 0.2])
     np.testing.assert_allclose(quantiles.iloc[:2], empirical, rtol=0.06)
     assert quantiles.iloc[2] == np.inf and np.mean(np.isfinite(next_time[zero])) < 0.5
+    # supposing the customer alive at T: the wait of the simulated zero-repeaters still alive
+    given = model.next_purchase_time(one, q=(0.1, 0.5, 0.9), given_alive=True).iloc[0]
+    empirical = np.quantile(next_time[zero & alive], [0.1, 0.5, 0.9])
+    np.testing.assert_allclose(given, empirical, rtol=0.06)
 
 
 def test_p_alive_at_matches_simulation(model):

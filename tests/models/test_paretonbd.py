@@ -225,6 +225,14 @@ def test_conditional_predictions_match_simulation_from_posterior(published):
     assert q["q90"].iloc[0] == np.inf and np.mean(np.isfinite(mc_wait)) < 0.9
     for col, qq in (("q10", 0.1), ("q30", 0.3)):
         assert q[col].iloc[0] == pytest.approx(np.quantile(mc_wait, qq), rel=0.03)
+    # supposing the customer alive at T: an own lifetime for every draw; death may still come first
+    life_alive = rng.exponential(1 / mu)
+    wait_alive = np.where(first < life_alive, first, np.inf)
+    given = published.next_purchase_time(hist, q=(0.1, 0.3, 0.5, 0.95), given_alive=True).iloc[0]
+    for qq, value in zip((0.1, 0.3, 0.5), given.iloc[:3]):
+        assert value == pytest.approx(np.quantile(wait_alive, qq), rel=0.03)
+    assert given.iloc[3] == np.inf and np.mean(np.isfinite(wait_alive)) < 0.95
+    assert np.all(given.iloc[:2].to_numpy() <= q[["q10", "q30"]].iloc[0].to_numpy())
 
 
 def test_p_alive_at_zero_and_next_purchase_cdf(published, cdnow_summary):

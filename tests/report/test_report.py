@@ -178,6 +178,7 @@ def test_report_renders_in_headless_chromium(analysis: ltvkit.Analysis, tmp_path
     assert attrs["data-charts-rendered"] == attrs["data-charts-expected"]  # every chart drew
     assert [line for line in stderr.splitlines() if ":CONSOLE" in line] == []  # nothing logged
     assert dom.count('class="main-svg"') >= 2 * int(attrs["data-charts-expected"])
+    assert "janv. 1998</text>" in dom and "Jan 1998" not in dom  # date ticks in French
 
 
 @needs_chromium

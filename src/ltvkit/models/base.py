@@ -28,6 +28,10 @@ Columns = dict[str, np.ndarray]
 #: max |d mean-log-likelihood / d log-parameter| accepted as a converged optimum
 GRADIENT_TOLERANCE = 1e-4
 _MAX_EXAMPLES = 3
+#: gradient (mean log-likelihood, log-parameters) at which the optimizer stops
+_GTOL = 1e-9
+#: above this many distinct rows, a fit starts from a fit to this many sampled customers
+WARM_START_ROWS = 20_000
 
 
 class BaseModel:
@@ -53,7 +57,12 @@ class BaseModel:
         raise NotImplementedError
 
     def _gradient(self, params: np.ndarray, d: Columns) -> np.ndarray | None:
-        """Per-row gradient wrt the natural parameters, shape (n, k); ``None`` means numeric."""
+        """Per-row gradient wrt the natural parameters, shape (n, k); ``None`` means numeric.
+
+        Default: from :meth:`_log_likelihood_and_gradient` when a subclass provides that.
+        """
+        if type(self)._log_likelihood_and_gradient is not BaseModel._log_likelihood_and_gradient:
+            return self._log_likelihood_and_gradient(params, d)[1]
         return None
 
     def _log_likelihood_and_gradient(self, params: np.ndarray, d: Columns
@@ -64,8 +73,69 @@ class BaseModel:
     def _validate(self, d: Columns, index: pd.Index) -> None:
         """Model-specific checks; raise :class:`InputError` naming offending rows."""
 
+    def _prepare(self, d: Columns) -> Any:
+        """Data-only precomputation for the likelihood (distinct values and their codes, logs
+        of the data...), done once per data set by :meth:`_prepared`; default: ``d`` itself."""
+        return d
+
+    def _prepared(self, d: Columns) -> Any:
+        """:meth:`_prepare` of ``d``, kept while the optimizer evaluates the same data.
+
+        Keyed on the identity of the dict (which the cache keeps alive, so the identity cannot
+        be reused); ``fit`` drops it at the end.
+        """
+        cached = getattr(self, "_prepared_cache", None)
+        if cached is None or cached[0] is not d:
+            cached = self._prepared_cache = (d, self._prepare(d))
+        return cached[1]
+
     def _initial_params(self, d: Columns, weights: np.ndarray) -> np.ndarray:
         return np.ones(len(self.param_names))
+
+    def _warm_start(self, d: Columns, weights: np.ndarray, start: np.ndarray) -> np.ndarray:
+        """``start`` refined by a fit to a random subsample of ``WARM_START_ROWS`` customers.
+
+        On large data (more distinct rows than that) the subsample's estimate is within sampling
+        error of the full optimum, so the full fit then needs only a few passes over all rows.
+        The subsample is drawn with a fixed seed (fits are reproducible).
+        """
+        if len(weights) <= WARM_START_ROWS:
+            return start
+        counts = np.random.default_rng(0).multinomial(WARM_START_ROWS, weights / weights.sum())
+        keep = counts > 0
+        sub, w_sub = {c: v[keep] for c, v in d.items()}, counts[keep].astype(float)
+        log_theta = self._optimize(sub, w_sub, np.log(start))
+        self._warm_hessian = self._log_hessian(log_theta, sub, w_sub) / w_sub.sum()
+        return np.exp(log_theta)
+
+    def _newton_from_warm_start(self, log_theta: np.ndarray, d: Columns, w: np.ndarray
+                                ) -> tuple[np.ndarray, bool]:
+        """Quasi-Newton steps on all rows, from the warm start and the subsample's Hessian.
+
+        The subsample's (mean) Hessian is close to the full one, so unit steps converge at once,
+        each step's BFGS update (Nocedal & Wright 2006, eq. 6.19) correcting it further: a few
+        passes over all rows replace the dozen or more that L-BFGS needs to learn the curvature.
+        Stops when the objective no longer decreases (beyond rounding). Returns the point and
+        whether its gradient is already below the optimizer's tolerance.
+        """
+        hessian, self._warm_hessian = getattr(self, "_warm_hessian", None), None
+        if hessian is None or not np.all(np.linalg.eigvalsh(hessian) > 0):
+            return log_theta, False
+        value, grad = self._objective_and_gradient(log_theta, d, w)
+        for _ in range(12):
+            if np.max(np.abs(grad)) < _GTOL:
+                return log_theta, True
+            trial = np.clip(log_theta - np.linalg.solve(hessian, grad), -25.0, 25.0)
+            trial_value, trial_grad = self._objective_and_gradient(trial, d, w)
+            if not trial_value <= value + 1e-15 * abs(value):  # rounding noise near the optimum
+                break
+            step, change = trial - log_theta, trial_grad - grad
+            if change @ step > 1e-12 * np.sqrt((change @ change) * (step @ step)):
+                hs = hessian @ step
+                hessian = (hessian + np.outer(change, change) / (change @ step)
+                           - np.outer(hs, hs) / (step @ hs))
+            log_theta, value, grad = trial, trial_value, trial_grad
+        return log_theta, False
 
     # ------------------------------------------------------------------ fitting
     def fit(
@@ -102,12 +172,22 @@ class BaseModel:
             raise InputError(f"uncertainty must be 'laplace' or 'bootstrap', got {uncertainty!r}")
         if self.penalizer < 0:
             raise InputError(f"penalizer must be >= 0, got {self.penalizer}")
+        try:
+            return self._fit(data, weights, uncertainty, n_boot, seed)
+        finally:
+            self._prepared_cache = None  # free the per-fit view of the data
+
+    def _fit(self, data: Any, weights: Any, uncertainty: str, n_boot: int,
+             seed: int | None) -> Self:
         d, index = self._extract(data)
         w = self._weights(data, weights, len(index))
         self._train = (d, index)
         du, wu = _collapse(d, w)
         self.n_customers_ = int(round(wu.sum())) if np.allclose(wu, np.round(wu)) else float(wu.sum())
-        log_theta = self._optimize(du, wu, np.log(self._initial_params(du, wu)))
+        self._warm_hessian = None
+        log_theta, done = self._newton_from_warm_start(np.log(self._initial_params(du, wu)), du, wu)
+        if not done:
+            log_theta = self._optimize(du, wu, log_theta)
         theta = np.exp(log_theta)
         grad = self._objective_gradient(log_theta, du, wu)
         self.gradient_norm_ = float(np.max(np.abs(grad)))
@@ -121,7 +201,7 @@ class BaseModel:
                 f"> {GRADIENT_TOLERANCE:g}); estimates may be off. Try a small penalizer "
                 "(e.g. penalizer=0.01), more data, or check the summary for extreme values.",
                 ConvergenceWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
         self._set_covariance(self._log_hessian(log_theta, du, wu), theta)
         if uncertainty == "bootstrap":
@@ -134,7 +214,7 @@ class BaseModel:
         best = optimize.minimize(
             self._objective_and_gradient, start, args=(d, w), jac=True, method="L-BFGS-B",
             bounds=[(-25.0, 25.0)] * len(start),
-            options={"maxiter": 5000, "ftol": 1e-13, "gtol": 1e-9},
+            options={"maxiter": 5000, "ftol": 1e-13, "gtol": _GTOL},
         )
         if not np.isfinite(best.fun):
             raise FitError(
@@ -436,6 +516,74 @@ class PurchaseModel(BaseModel):
                     d, "recency")
         _check_rows(T <= 0, index, "T must be positive (time since the first purchase)", d, "T")
 
+    # Public predictions. Each model implements the hooks ``_p_alive(params, d)``,
+    # ``_p_alive_at(params, d, t)``, ``_expected_purchases(params, d, t)``,
+    # ``_purchase_probability(params, d, n, t)``, ``_expected_purchases_new(params, t)`` and
+    # ``_wait_quantiles``, whose docstrings give the model's formulas.
+    def p_alive(self, data: Any = None, interval: float | None = None) -> pd.Series | pd.DataFrame:
+        """Probability that each customer is still alive (has not dropped out) at the end.
+
+        Parameters
+        ----------
+        data : DataFrame, optional
+            ``frequency``, ``recency``, ``T`` per customer (None = the training data).
+        interval : float, optional
+            E.g. 0.9: a DataFrame with ``mean``, ``low``, ``high`` over parameter draws
+            (parameter uncertainty) instead of a Series.
+
+        Returns
+        -------
+        Series indexed like ``data`` (or DataFrame with ``interval``). The formula is the model's
+        ``_p_alive`` (BG/BB: alive at the next opportunity).
+        """
+        return self._predict(self._p_alive, data, interval)
+
+    def p_alive_at(self, t: Any, data: Any = None,
+                   interval: float | None = None) -> pd.Series | pd.DataFrame:
+        """Probability that each customer is alive ``t`` time units after the end of observation.
+
+        ``t`` is in the model's time unit (BG/BB: whole opportunities), a scalar or one value per
+        customer; ``data`` and ``interval`` as in :meth:`p_alive`. Formula: the model's
+        ``_p_alive_at``.
+        """
+        return self._predict(self._p_alive_at, data, interval, t=self._time_arg(t))
+
+    def expected_purchases(self, t: Any, data: Any = None,
+                           interval: float | None = None) -> pd.Series | pd.DataFrame:
+        """Expected number of purchases of each customer in ``(T, T + t]`` given their history.
+
+        ``t`` is in the model's time unit (BG/BB: whole opportunities), a scalar or one value per
+        customer; ``data`` and ``interval`` as in :meth:`p_alive`. Formula: the model's
+        ``_expected_purchases``.
+        """
+        return self._predict(self._expected_purchases, data, interval, t=self._time_arg(t))
+
+    def purchase_probability(self, n: Any, t: Any, data: Any = None) -> pd.Series:
+        """Probability that each customer makes exactly ``n`` purchases in ``(T, T + t]``.
+
+        ``n`` (whole number) and ``t`` are scalars or one value per customer; ``data`` as in
+        :meth:`p_alive`. Formula: the model's ``_purchase_probability``.
+        """
+        return self._predict(self._purchase_probability, data, None, n=self._count_arg(n),
+                             t=self._time_arg(t))
+
+    def expected_purchases_new(self, t: Any, interval: float | None = None) -> Any:
+        """Expected repeat purchases of a just-acquired customer in ``(0, t]``.
+
+        ``t`` a scalar (float returned) or an array; with ``interval`` a DataFrame indexed by
+        ``t``.
+        Formula: the model's ``_expected_purchases_new``.
+        """
+        return self._predict_new(self._expected_purchases_new, self._time_arg(t), interval)
+
+    @staticmethod
+    def _time_arg(t: Any) -> np.ndarray:
+        return _times(t)
+
+    @staticmethod
+    def _count_arg(n: Any) -> np.ndarray:
+        return _counts(n)
+
     def next_purchase_time(self, data: Any = None, q: Sequence[float] = (0.1, 0.5, 0.9),
                            given_alive: bool = False) -> pd.DataFrame:
         """Quantiles of the waiting time from ``T`` to each customer's next purchase.
@@ -467,15 +615,19 @@ class PurchaseModel(BaseModel):
         distinct = {c: v[first] for c, v in d.items()}
         alive = np.ones(len(first)) if given_alive else self._alive_now(self._params, distinct)
         out = self._wait_quantiles(self._params, distinct, qs, alive)[codes]
-        return pd.DataFrame(out, index=index, columns=[f"q{100 * v:g}".replace(".", "_") for v in qs])
+        names = [f"q{100 * v:g}".replace(".", "_") for v in qs]
+        return pd.DataFrame(out, index=index, columns=names)
 
     def _alive_now(self, params: np.ndarray, d: Columns) -> np.ndarray:
-        """P(alive at T | history), the mass of the waiting-time distribution that is finite."""
+        """P(alive at T | history), which scales the waiting-time distribution (1 if given alive)."""
         return self._p_alive(params, d)
 
     def _wait_quantiles(self, params: np.ndarray, d: Columns, qs: np.ndarray,
                         alive: np.ndarray) -> np.ndarray:
-        """Quantiles ``qs`` of the wait for customers alive at T with probability ``alive``, (rows, len(qs))."""
+        """Quantiles ``qs`` of the wait of customers alive at T with probability ``alive``.
+
+        Shape (rows, len(qs)); ``+inf`` where a level is never reached.
+        """
         raise NotImplementedError
 
 
@@ -549,18 +701,27 @@ def per_distinct(fn: Callable[..., np.ndarray], *args: Any) -> np.ndarray:
 def _row_codes(d: Columns, n: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Code of each row's distinct combination of values in ``d``, and one row per code.
 
-    Hash-based and linear: each column is coded, the codes are combined into one row key that is
-    re-coded after every column (so it stays below n squared). ``d[c][first][codes]`` gives back
-    ``d[c]``.
+    Hash-based and linear: each column is coded, and the codes are combined into one integer row
+    key (re-coded to 0..groups-1 at the end, or earlier if it could overflow).
+    ``d[c][first][codes]`` gives back ``d[c]``.
     """
     key = np.zeros(len(next(iter(d.values()))) if n is None else n, dtype=np.int64)
+    size = 1  # number of possible key values
     for values in d.values():
         codes, uniques = pd.factorize(values)
-        key = pd.factorize(key * len(uniques) + codes)[0]
+        if size * max(len(uniques), 1) >= 2**62:  # re-code before the key could overflow
+            key, size = _recode(key)
+        key, size = key * len(uniques) + codes, size * max(len(uniques), 1)
+    key, _ = _recode(key)
     groups = int(key.max()) + 1 if len(key) else 0
     first = np.empty(groups, dtype=np.int64)
     first[key] = np.arange(len(key))  # rows sharing a key are identical: any one will do
     return key, first
+
+
+def _recode(key: np.ndarray) -> tuple[np.ndarray, int]:
+    codes, uniques = pd.factorize(key)
+    return codes.astype(np.int64), max(len(uniques), 1)
 
 
 def _central_gradient(f: Callable[[np.ndarray], float], x: np.ndarray, step: float = 1e-6) -> np.ndarray:

@@ -34,160 +34,12 @@ import pandas as pd
 from scipy.special import betaln, digamma, gammaln, logsumexp
 
 from ltvkit.errors import InputError
+from ltvkit.models._special import across_one
 from ltvkit.models.base import Columns, PurchaseModel, _check_rows
 
 #: opportunities summed exactly by next_purchase_time; farther ones are integrated on a grid
 _HORIZON = 2000
 _GRID = 1000
-#: within this distance of 1, gamma's removable singularity is bridged by interpolation
-_GAP = 1e-4
-
-
-class BGBB(PurchaseModel):
-    """BG/BB model of discrete-time repeat purchases (Fader, Hardie & Shang 2010).
-
-    Parameters ``alpha, beta`` (Beta purchase probability per opportunity) and
-    ``gamma, delta`` (Beta dropout probability per opportunity). Time is counted in
-    opportunities: ``T`` is the number of opportunities after the first purchase and every
-    ``t`` below is a whole number of future opportunities.
-
-    Parameters
-    ----------
-    penalizer : float, default 0
-        L2 penalty on the parameters (see :class:`ltvkit.models.base.BaseModel`).
-
-    Notes
-    -----
-    Arguments shared by the prediction methods: ``data`` is a DataFrame with ``frequency``,
-    ``recency`` and ``T`` as whole numbers of opportunities (None = the training data); ``t``
-    is a whole number of future opportunities, a scalar or an array broadcastable to the
-    customers; ``n`` a whole number of purchases; ``interval`` (e.g. 0.9) returns
-    ``mean``/``low``/``high`` over parameter draws instead of the point value. Per-customer
-    methods return a Series indexed like ``data``. Fitting and the PMFs build arrays of
-    (distinct rows x opportunities), fine for the few distinct patterns of discrete-time data.
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> m = BGBB.from_params(alpha=1.204, beta=0.750, gamma=0.657, delta=2.783)
-    >>> data = pd.DataFrame({"frequency": [0, 3, 6], "recency": [0, 3, 6], "T": [6, 6, 6]})
-    >>> m.p_alive(data).round(3).tolist()
-    [0.108, 0.095, 0.93]
-    >>> m.expected_purchases(5, data).round(2).tolist()
-    [0.07, 0.22, 3.75]
-    """
-
-    param_names = ("alpha", "beta", "gamma", "delta")
-
-    # ------------------------------------------------------------------ likelihood
-    def _log_likelihood(self, params: np.ndarray, d: Columns) -> np.ndarray:
-        return logsumexp(_log_terms(params, d)[0], axis=1)
-
-    def _gradient(self, params: np.ndarray, d: Columns) -> np.ndarray:
-        al, be, ga, de = params
-        log_terms, x, j, dead = _log_terms(params, d)
-        share = np.exp(log_terms - logsumexp(log_terms, axis=1, keepdims=True))
-        m = np.arange(int(np.max(d["T"], initial=0)) + 2.0)
-        psi_albe, psi_gade = digamma(al + be + m)[j], digamma(ga + de + m)[j + dead]
-        ab, gd = digamma(al + be), digamma(ga + de)
-        per_term = (
-            digamma(al + m)[x] - psi_albe - digamma(al) + ab,
-            digamma(be + m)[j - x] - psi_albe - digamma(be) + ab,
-            np.where(dead, digamma(ga + 1.0), digamma(ga)) - psi_gade - digamma(ga) + gd,
-            digamma(de + m)[j] - psi_gade - digamma(de) + gd,
-        )
-        return np.column_stack([np.sum(share * g, axis=1) for g in per_term])
-
-    def _validate(self, d: Columns, index: pd.Index) -> None:
-        super()._validate(d, index)
-        x, tx, n = d["frequency"], d["recency"], d["T"]
-        for col, v in (("recency", tx), ("T", n)):
-            _check_rows(
-                v != np.round(v), index, f"{col} is not a whole number of opportunities", d, col
-            )
-        _check_rows(
-            x > tx,
-            index,
-            "frequency > recency (at most one purchase per opportunity)",
-            d,
-            "frequency",
-        )
-
-    # ------------------------------------------------------------------ per-customer predictions
-    def p_alive(self, data: Any = None, interval: float | None = None) -> pd.Series | pd.DataFrame:
-        """Probability that each customer is alive at the next opportunity, ``n + 1``.
-
-        The paper's definition (FHS eq. 11): ``B(alpha+x, beta+n-x)/B(alpha, beta)
-        B(gamma, delta+n+1)/B(gamma, delta) / L``. Same as ``p_alive_at(1)``; ``p_alive_at(0)``
-        is the (larger) probability of having been alive at the last observed opportunity ``n``.
-        """
-        return self._predict(_p_alive_at, data, interval, t=np.asarray(1.0))
-
-    def p_alive_at(
-        self, t: Any, data: Any = None, interval: float | None = None
-    ) -> pd.Series | pd.DataFrame:
-        """Probability that each customer is alive at opportunity ``n + t`` (FHS eq. A10)."""
-        return self._predict(_p_alive_at, data, interval, t=_opportunities(t))
-
-    def expected_purchases(
-        self, t: Any, data: Any = None, interval: float | None = None
-    ) -> pd.Series | pd.DataFrame:
-        """Expected purchases of each customer over the next ``t`` opportunities (FHS eq. 13).
-
-        ``P(alive at n) (alpha+x)/(alpha+beta+n) sum_{k=1..t} B(gamma, d+k)/B(gamma, d)``,
-        the sum in the closed form ``delta'/(gamma-1) [1 - Gamma(gamma+delta')Gamma(1+delta'+t) /
-        (Gamma(gamma+delta'+t)Gamma(1+delta'))]`` with ``delta' = delta+n``.
-        """
-        return self._predict(_expected_purchases, data, interval, t=_opportunities(t))
-
-    def purchase_probability(self, n: Any, t: Any, data: Any = None) -> pd.Series:
-        """Probability of exactly ``n`` purchases in each customer's next ``t`` opportunities.
-
-        ``P(alive at n) P_new(n; t | alpha+x, beta+n-x, gamma, delta+n)
-        + [n = 0] (1 - P(alive at n))``
-        where ``P_new`` is FHS eq. 7 (see :meth:`purchase_probability_new`).
-        """
-        return self._predict(
-            _purchase_probability, data, None, k=_opportunities(n, "n"), t=_opportunities(t)
-        )
-
-    def _alive_now(self, params: np.ndarray, d: Columns) -> np.ndarray:
-        return np.exp(_log_alive_at_n(params, d))
-
-    def _wait_quantiles(self, params: np.ndarray, d: Columns, qs: np.ndarray,
-                        alive: np.ndarray) -> np.ndarray:
-        """Quantiles of the number of opportunities until the next purchase (see :meth:`next_purchase_time`).
-
-        For each ``q`` the smallest ``k`` with ``P(a purchase within the next k opportunities)
-        >= q``, where ``P(first purchase at n+j | alive at n) = E[p (1-p)^(j-1) (1-theta)^j]``
-        over the posterior, times P(alive at n). The value is ``+inf`` when ``q`` exceeds the
-        probability of ever buying again (with ``given_alive``, an alive customer may still drop
-        out first). The first 2,000 opportunities are summed exactly; beyond them the sum is
-        approximated by an integral (relative error about 1e-4), so quantiles past 2,000
-        opportunities may be off by one or so.
-        """
-        return _next_purchase_quantiles(params, d, qs, alive[:, None])
-
-    # ------------------------------------------------------------------ a new customer
-    def expected_purchases_new(self, t: Any, interval: float | None = None) -> Any:
-        """Expected purchases of a just-acquired customer over ``t`` opportunities (FHS eq. 9).
-
-        ``alpha/(alpha+beta) delta/(gamma-1) [1 - Gamma(gamma+delta)Gamma(1+delta+t) /
-        (Gamma(gamma+delta+t)Gamma(1+delta))]``.
-        """
-        return self._predict_new(_expected_purchases_new, _opportunities(t), interval)
-
-    def purchase_probability_new(self, n: Any, t: Any) -> Any:
-        """``P(X(t) = n)`` for a just-acquired customer, ``t`` opportunities ahead (FHS eq. 7).
-
-        ``C(t, n) B(alpha+n, beta+t-n)/B(alpha, beta) B(gamma, delta+t)/B(gamma, delta) +
-        sum_{i=n}^{t-1} C(i, n) B(alpha+n, beta+i-n)/B(alpha, beta)
-        B(gamma+1, delta+i)/B(gamma, delta)``.
-        """
-        al, be, ga, de = self._params
-        k, t_arr = np.broadcast_arrays(_opportunities(n, "n"), _opportunities(t))
-        out = _pmf_new(k.ravel(), t_arr.ravel(), al, be, ga, de).reshape(k.shape)
-        return float(out) if out.ndim == 0 else out
 
 
 # ---------------------------------------------------------------------- formulas (params, columns)
@@ -229,30 +81,58 @@ def _posterior(params: np.ndarray, d: Columns) -> tuple[np.ndarray, np.ndarray, 
     return al + x, be + n - x, ga, de + n
 
 
+def _p_alive(params: np.ndarray, d: Columns) -> np.ndarray:
+    """Probability that each customer is alive at the next opportunity, ``n + 1``.
+
+    The paper's definition (FHS eq. 11): ``B(alpha+x, beta+n-x)/B(alpha, beta)
+    B(gamma, delta+n+1)/B(gamma, delta) / L``. Same as ``p_alive_at(1)``; ``p_alive_at(0)``
+    is the (larger) probability of having been alive at the last observed opportunity ``n``.
+    """
+    return _p_alive_at(params, d, np.asarray(1.0))
+
+
 def _p_alive_at(params: np.ndarray, d: Columns, t: np.ndarray) -> np.ndarray:
+    """Probability that each customer is alive at opportunity ``n + t`` (FHS eq. A10)."""
     _, _, ga, dn = _posterior(params, d)
     return np.exp(_log_alive_at_n(params, d) + betaln(ga, dn + t) - betaln(ga, dn))
 
 
 def _expected_purchases(params: np.ndarray, d: Columns, t: np.ndarray) -> np.ndarray:
+    """Expected purchases of each customer over the next ``t`` opportunities (FHS eq. 13).
+
+    ``P(alive at n) (alpha+x)/(alpha+beta+n) sum_{k=1..t} B(gamma, d+k)/B(gamma, d)``,
+    the sum in the closed form ``delta'/(gamma-1) [1 - Gamma(gamma+delta')Gamma(1+delta'+t) /
+    (Gamma(gamma+delta'+t)Gamma(1+delta'))]`` with ``delta' = delta+n``.
+    """
     return np.exp(_log_alive_at_n(params, d)) * _expected_new(*_posterior(params, d), t)
 
 
 def _purchase_probability(
-    params: np.ndarray, d: Columns, k: np.ndarray, t: np.ndarray
+    params: np.ndarray, d: Columns, n: np.ndarray, t: np.ndarray
 ) -> np.ndarray:
+    """Probability of exactly ``n`` purchases in each customer's next ``t`` opportunities.
+
+    ``P(alive at n) P_new(n; t | alpha+x, beta+n-x, gamma, delta+n)
+    + [n = 0] (1 - P(alive at n))``
+    where ``P_new`` is FHS eq. 7 (see :meth:`purchase_probability_new`).
+    """
     alive = np.exp(_log_alive_at_n(params, d))
-    return alive * _pmf_new(k, t, *_posterior(params, d)) + (1.0 - alive) * (k == 0)
+    return alive * _pmf_new(n, t, *_posterior(params, d)) + (1.0 - alive) * (n == 0)
 
 
 def _expected_purchases_new(params: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Expected purchases of a just-acquired customer over ``t`` opportunities (FHS eq. 9).
+
+    ``alpha/(alpha+beta) delta/(gamma-1) [1 - Gamma(gamma+delta)Gamma(1+delta+t) /
+    (Gamma(gamma+delta+t)Gamma(1+delta))]``.
+    """
     return _expected_new(*params, t)
 
 
 # ---------------------------------------------------------------------- a customer alive at 0
 def _expected_new(al: Any, be: Any, ga: float, de: Any, t: Any) -> np.ndarray:
     """Expected purchases over t opportunities: E[p] sum_{k=1..t} E[(1-theta)^k]."""
-    return al / (al + be) * _across_one(lambda g: _survival_sum(g, de, t), ga)
+    return al / (al + be) * across_one(lambda g: _survival_sum(g, de, t), ga)
 
 
 def _survival_sum(ga: float, de: Any, t: Any) -> np.ndarray:
@@ -260,18 +140,6 @@ def _survival_sum(ga: float, de: Any, t: Any) -> np.ndarray:
     with G(u) = Gamma(u)/Gamma(ga-1+u)."""
     log_ratio = (gammaln(1 + de + t) - gammaln(ga + de + t)) - (gammaln(1 + de) - gammaln(ga + de))
     return -de * np.expm1(log_ratio) / (ga - 1.0)
-
-
-def _across_one(fn: Any, value: float) -> np.ndarray:
-    """``fn(value)`` for a function analytic in ``value`` but written with a ``1/(value-1)``.
-
-    Closer than 1e-4 to 1 the closed form cancels catastrophically, so the value is linearly
-    interpolated between ``fn(1 - 1e-4)`` and ``fn(1 + 1e-4)`` (error of order 1e-8).
-    """
-    if abs(value - 1.0) >= _GAP:
-        return fn(value)
-    share = (value - (1.0 - _GAP)) / (2 * _GAP)
-    return (1.0 - share) * fn(1.0 - _GAP) + share * fn(1.0 + _GAP)
 
 
 def _pmf_new(k: np.ndarray, t: np.ndarray, al: Any, be: Any, ga: float, de: Any) -> np.ndarray:
@@ -387,3 +255,122 @@ def _opportunities(t: Any, name: str = "t") -> np.ndarray:
             f"{name} must be a whole number >= 0 (of opportunities or purchases), got {t!r}"
         )
     return arr
+
+
+class BGBB(PurchaseModel):
+    """BG/BB model of discrete-time repeat purchases (Fader, Hardie & Shang 2010).
+
+    Parameters ``alpha, beta`` (Beta purchase probability per opportunity) and
+    ``gamma, delta`` (Beta dropout probability per opportunity). Time is counted in
+    opportunities: ``T`` is the number of opportunities after the first purchase and every
+    ``t`` below is a whole number of future opportunities.
+
+    Parameters
+    ----------
+    penalizer : float, default 0
+        L2 penalty on the parameters (see :class:`ltvkit.models.base.BaseModel`).
+
+    Notes
+    -----
+    Arguments shared by the prediction methods: ``data`` is a DataFrame with ``frequency``,
+    ``recency`` and ``T`` as whole numbers of opportunities (None = the training data); ``t``
+    is a whole number of future opportunities, a scalar or an array broadcastable to the
+    customers; ``n`` a whole number of purchases; ``interval`` (e.g. 0.9) returns
+    ``mean``/``low``/``high`` over parameter draws instead of the point value. Per-customer
+    methods return a Series indexed like ``data``. Fitting and the PMFs build arrays of
+    (distinct rows x opportunities), fine for the few distinct patterns of discrete-time data.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> m = BGBB.from_params(alpha=1.204, beta=0.750, gamma=0.657, delta=2.783)
+    >>> data = pd.DataFrame({"frequency": [0, 3, 6], "recency": [0, 3, 6], "T": [6, 6, 6]})
+    >>> m.p_alive(data).round(3).tolist()
+    [0.108, 0.095, 0.93]
+    >>> m.expected_purchases(5, data).round(2).tolist()
+    [0.07, 0.22, 3.75]
+    """
+
+    param_names = ("alpha", "beta", "gamma", "delta")
+
+    # ------------------------------------------------------------------ likelihood
+    def _log_likelihood(self, params: np.ndarray, d: Columns) -> np.ndarray:
+        return logsumexp(_log_terms(params, d)[0], axis=1)
+
+    def _log_likelihood_and_gradient(self, params: np.ndarray, d: Columns
+                                     ) -> tuple[np.ndarray, np.ndarray]:
+        al, be, ga, de = params
+        log_terms, x, j, dead = _log_terms(params, d)
+        ll = logsumexp(log_terms, axis=1)
+        share = np.exp(log_terms - ll[:, None])
+        m = np.arange(int(np.max(d["T"], initial=0)) + 2.0)
+        psi_albe, psi_gade = digamma(al + be + m)[j], digamma(ga + de + m)[j + dead]
+        ab, gd = digamma(al + be), digamma(ga + de)
+        per_term = (
+            digamma(al + m)[x] - psi_albe - digamma(al) + ab,
+            digamma(be + m)[j - x] - psi_albe - digamma(be) + ab,
+            np.where(dead, digamma(ga + 1.0), digamma(ga)) - psi_gade - digamma(ga) + gd,
+            digamma(de + m)[j] - psi_gade - digamma(de) + gd,
+        )
+        return ll, np.column_stack([np.sum(share * g, axis=1) for g in per_term])
+
+    def _validate(self, d: Columns, index: pd.Index) -> None:
+        super()._validate(d, index)
+        x, tx, n = d["frequency"], d["recency"], d["T"]
+        for col, v in (("recency", tx), ("T", n)):
+            _check_rows(
+                v != np.round(v), index, f"{col} is not a whole number of opportunities", d, col
+            )
+        _check_rows(
+            x > tx,
+            index,
+            "frequency > recency (at most one purchase per opportunity)",
+            d,
+            "frequency",
+        )
+
+    # ------------------------------------------------------------------ per-customer predictions
+    # formulas of the predictions (module functions above; public methods in PurchaseModel)
+    _p_alive = staticmethod(_p_alive)
+    _p_alive_at = staticmethod(_p_alive_at)
+    _expected_purchases = staticmethod(_expected_purchases)
+    _purchase_probability = staticmethod(_purchase_probability)
+    _expected_purchases_new = staticmethod(_expected_purchases_new)
+
+    @staticmethod
+    def _time_arg(t: Any) -> np.ndarray:
+        return _opportunities(t)
+
+    @staticmethod
+    def _count_arg(n: Any) -> np.ndarray:
+        return _opportunities(n, "n")
+
+    def _alive_now(self, params: np.ndarray, d: Columns) -> np.ndarray:
+        return np.exp(_log_alive_at_n(params, d))
+
+    def _wait_quantiles(self, params: np.ndarray, d: Columns, qs: np.ndarray,
+                        alive: np.ndarray) -> np.ndarray:
+        """Quantiles of the opportunities until the next purchase (see :meth:`next_purchase_time`).
+
+        For each ``q`` the smallest ``k`` with ``P(a purchase within the next k opportunities)
+        >= q``, where ``P(first purchase at n+j | alive at n) = E[p (1-p)^(j-1) (1-theta)^j]``
+        over the posterior, times P(alive at n). The value is ``+inf`` when ``q`` exceeds the
+        probability of ever buying again (with ``given_alive``, an alive customer may still drop
+        out first). The first 2,000 opportunities are summed exactly; beyond them the sum is
+        approximated by an integral (relative error about 1e-4), so quantiles past 2,000
+        opportunities may be off by one or so.
+        """
+        return _next_purchase_quantiles(params, d, qs, alive[:, None])
+
+    # ------------------------------------------------------------------ a new customer
+    def purchase_probability_new(self, n: Any, t: Any) -> Any:
+        """``P(X(t) = n)`` for a just-acquired customer, ``t`` opportunities ahead (FHS eq. 7).
+
+        ``C(t, n) B(alpha+n, beta+t-n)/B(alpha, beta) B(gamma, delta+t)/B(gamma, delta) +
+        sum_{i=n}^{t-1} C(i, n) B(alpha+n, beta+i-n)/B(alpha, beta)
+        B(gamma+1, delta+i)/B(gamma, delta)``.
+        """
+        al, be, ga, de = self._params
+        k, t_arr = np.broadcast_arrays(_opportunities(n, "n"), _opportunities(t))
+        out = _pmf_new(k.ravel(), t_arr.ravel(), al, be, ga, de).reshape(k.shape)
+        return float(out) if out.ndim == 0 else out

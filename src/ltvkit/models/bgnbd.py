@@ -18,20 +18,26 @@ BG/NBD model's #NUM! error problem"), with an analytic gradient, and its special
 evaluated once per distinct frequency, T and t_x. The Gauss hypergeometric terms of the
 predictions are evaluated after an Euler or Pfaff transformation that leaves only one large
 parameter, with SciPy's ``hyp2f1``; rows where that fails or loses accuracy (extreme ages and
-horizons, a = 1) fall back to a quadrature over the dropout probability (``beta_average``).
+horizons, a = 1) fall back to a quadrature over the dropout probability; these functions of an
+alive BG/NBD-type customer live in :mod:`ltvkit.models._special` (MBG/NBD uses them too).
 Both routes agree to 1e-8 over frequencies 0-10,000, T and horizons up to 1e5 (tests).
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar
 
 import numpy as np
-import pandas as pd
 from scipy.special import betaln, digamma, expit, gammaln
 
-from ltvkit.models._special import (bg_expected_given_alive, bg_pmf_given_alive, bg_survive_given_alive,
-                                     lomax_quantiles)
+from ltvkit.models._special import (
+    BGRows,
+    bg_expected_given_alive,
+    bg_pmf_given_alive,
+    bg_survive_given_alive,
+    bg_two_term_likelihood,
+    lomax_quantiles,
+)
 from ltvkit.models.base import PurchaseModel, per_distinct
 
 __all__ = ["BGNBD"]
@@ -42,71 +48,36 @@ Array = np.ndarray
 # ----------------------------------------------------------------------------------------------
 # likelihood (FHL 2005 eq. 6; log space as in Hardie note 027)
 # ----------------------------------------------------------------------------------------------
-class _Rows:
-    """Likelihood data with each column's distinct values and codes.
-
-    Special functions then run once per distinct value (a frequency takes ~100 values, T and t_x
-    a few hundred in day-granular data) instead of once per row; the per-row work left is a
-    few gathers and one ``logaddexp``. The last evaluated terms are memoised: the optimizer asks
-    for the value and the gradient at the same parameters, and the gradient reuses them.
-    """
-
-    def __init__(self, x: Array, tx: Array, T: Array) -> None:
-        self.source = (x, tx, T)
-        self.x = x
-        (self.ix, self.ux), (self.itx, self.utx), (self.iT, self.uT) = (
-            pd.factorize(v) for v in (x, tx, T))
-        # x = 0 rows have no second term; 1 keeps b + x - 1 > 0 there
-        self.uxs = np.where(self.ux > 0, self.ux, 1.0)
-        self._memo: tuple[bytes, tuple[Array, ...]] | None = None
-
-    def terms(self, params: Array) -> tuple[Array, ...]:
-        """Per-row ``(log L, term1 / (term1 + term2), r + x, log(alpha + T), log(alpha + t_x))``.
-
-        FHL 2005 eq. 6: ``L = A (term1 + term2)`` with A = G(r+x) alpha^r / G(r),
-        term1 = B(a, b+x)/B(a, b) (alpha+T)^-(r+x), term2 = [x > 0] B(a+1, b+x-1)/B(a, b)
-        (alpha+t_x)^-(r+x); the sum is taken in log space (``logaddexp``, Hardie note 027).
-        """
-        key = params.tobytes()
-        if self._memo is None or self._memo[0] != key:
-            r, alpha, a, b = params
-            ux, ix = self.ux, self.ix
-            log_a = gammaln(r + ux) - gammaln(r) + r * np.log(alpha)
-            c1 = log_a + betaln(a, b + ux) - betaln(a, b)
-            c2 = np.where(ux > 0, log_a + betaln(a + 1, b + self.uxs - 1) - betaln(a, b), -np.inf)
-            rx = r + self.x
-            log_T, log_tx = np.log(alpha + self.uT)[self.iT], np.log(alpha + self.utx)[self.itx]
-            log_t1 = c1[ix] - rx * log_T
-            log_l = np.logaddexp(log_t1, c2[ix] - rx * log_tx)
-            self._memo = (key, (log_l, np.exp(log_t1 - log_l), rx, log_T, log_tx))
-        return self._memo[1]
+def _log_likelihood(params: Array, rows: BGRows) -> Array:
+    return _log_likelihood_and_gradient(params, rows, grad=False)[0]
 
 
-def _log_likelihood(params: Array, rows: _Rows) -> Array:
-    return rows.terms(params)[0]
+def _log_likelihood_and_gradient(params: Array, rows: BGRows, grad: bool = True
+                                 ) -> tuple[Array, Array | None]:
+    """Per-row log-likelihood and (optionally) its gradient wrt (r, alpha, a, b), shape (n, 4).
 
+    FHL 2005 eq. 6: ``L = c1 (alpha+T)^-(r+x) + c2 (alpha+t_x)^-(r+x)`` with, per frequency,
+    c1 = G(r+x) alpha^r / G(r) B(a, b+x)/B(a, b) and c2 = [x > 0] G(r+x) alpha^r / G(r)
+    B(a+1, b+x-1)/B(a, b), by :func:`~ltvkit.models._special.bg_two_term_likelihood`::
 
-def _gradient(params: Array, rows: _Rows) -> Array:
-    """Per-row gradient of the log-likelihood wrt (r, alpha, a, b), shape (n, 4).
-
-    With w1 = term1 / (term1 + term2) and w2 = 1 - w1 (x = 0 rows: w1 = 1)::
-
-        d/dr     = psi(r+x) - psi(r) + log alpha - w1 log(alpha+T) - w2 log(alpha+t_x)
-        d/dalpha = r/alpha - (r+x) (w1/(alpha+T) + w2/(alpha+t_x))
-        d/da     = psi(a+b) - psi(a+b+x) + w2/a
-        d/db     = psi(a+b) - psi(b) - psi(a+b+x) + w1 psi(b+x) + w2 psi(b+x-1)
+        d log c1 = (psi(r+x) - psi(r) + log alpha, r/alpha, psi(a+b) - psi(a+b+x),
+                    psi(a+b) - psi(b) - psi(a+b+x) + psi(b+x))
+        d log c2 = d log c1 + (0, 0, 1/a, psi(b+x-1) - psi(b+x))
     """
     r, alpha, a, b = params
-    _, w1, rx, log_T, log_tx = rows.terms(params)
-    ux, uxs, ix = rows.ux, rows.uxs, rows.ix
-    psi_ab, psi_abx, psi_bx1 = digamma(a + b), digamma(a + b + ux), digamma(b + uxs - 1)
-    inv_T, inv_tx = (1.0 / (alpha + rows.uT))[rows.iT], (1.0 / (alpha + rows.utx))[rows.itx]
-    g = np.empty((rx.shape[0], 4))
-    g[:, 0] = (digamma(r + ux) - digamma(r) + np.log(alpha))[ix] - log_tx - w1 * (log_T - log_tx)
-    g[:, 1] = r / alpha - rx * (inv_tx + w1 * (inv_T - inv_tx))
-    g[:, 2] = (psi_ab - psi_abx + 1.0 / a)[ix] - w1 / a
-    g[:, 3] = (psi_ab - digamma(b) - psi_abx + psi_bx1)[ix] + w1 * (digamma(b + ux) - psi_bx1)[ix]
-    return g
+    ux = rows.ux
+    uxs = np.where(ux > 0, ux, 1.0)  # x = 0 has no second term; 1 keeps b + x - 1 > 0 there
+    log_a = gammaln(r + ux) - gammaln(r) + r * np.log(alpha)
+    c1 = log_a + betaln(a, b + ux) - betaln(a, b)
+    c2 = np.where(ux > 0, log_a + betaln(a + 1, b + uxs - 1) - betaln(a, b), -np.inf)
+    if not grad:
+        return bg_two_term_likelihood(rows, r, alpha, c1, c2)
+    psi_ab, psi_abx = digamma(a + b), digamma(a + b + ux)
+    dc1 = np.column_stack([digamma(r + ux) - digamma(r) + np.log(alpha), np.full(ux.shape, r / alpha),
+                           psi_ab - psi_abx, psi_ab - digamma(b) - psi_abx + digamma(b + ux)])
+    dc2 = dc1 + np.column_stack([np.zeros((ux.size, 2)), np.full(ux.shape, 1.0 / a),
+                                 digamma(b + uxs - 1) - digamma(b + ux)])
+    return bg_two_term_likelihood(rows, r, alpha, c1, c2, dc1, dc2)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -181,41 +152,30 @@ class BGNBD(PurchaseModel):
     1  inf  inf
     >>> m.next_purchase_time(d, q=(0.1, 0.5), given_alive=True).round(1)
        q10  q50
-    0  0.8  5.9
-    1  0.8  5.9
+    0  0.7  5.1
+    1  0.7  5.1
     """
 
     param_names: ClassVar[tuple[str, ...]] = ("r", "alpha", "a", "b")
 
     # ---- hooks for the MLE base ----
+    def _prepare(self, d: dict[str, Array]) -> BGRows:
+        return BGRows(d["frequency"], d["recency"], d["T"])
+
     def _log_likelihood(self, params: Array, d: dict[str, Array]) -> Array:
-        return _log_likelihood(params, self._rows(d))
+        return _log_likelihood(params, self._prepared(d))
 
-    def _gradient(self, params: Array, d: dict[str, Array]) -> Array:
-        return _gradient(params, self._rows(d))
-
-    def fit(self, *args: Any, **kwargs: Any) -> Self:
-        """Fit by maximum likelihood; arguments as :meth:`ltvkit.models.base.BaseModel.fit`."""
-        try:
-            return super().fit(*args, **kwargs)
-        finally:
-            self._rows_cache = None  # free the per-fit view of the data
-
-    def _rows(self, d: dict[str, Array]) -> _Rows:
-        """Distinct-value view of ``d``, cached while the optimizer works on the same arrays."""
-        cached = getattr(self, "_rows_cache", None)
-        source = (d["frequency"], d["recency"], d["T"])
-        if cached is None or any(u is not v for u, v in zip(cached.source, source)):
-            cached = self._rows_cache = _Rows(*source)
-        return cached
+    def _log_likelihood_and_gradient(self, params: Array, d: dict[str, Array]) -> tuple[Array, Array]:
+        return _log_likelihood_and_gradient(params, self._prepared(d))
 
     def _initial_params(self, d: dict[str, Array], weights: Array) -> Array:
         # rate: r/alpha = mean purchases per unit of time; dropout mean a/(a+b) ~ 0.25
         rate = np.average(d["frequency"] / np.maximum(d["T"], 1e-9), weights=weights)
-        return np.array([1.0, 1.0 / max(rate, 1e-3), 1.0, 3.0])
+        return self._warm_start(d, weights, np.array([1.0, 1.0 / max(rate, 1e-3), 1.0, 3.0]))
 
     # ---- conditional predictions ----
-    def expected_purchases(self, t: Any, data: Any = None, interval: float | None = None) -> Any:
+    @staticmethod
+    def _expected_purchases(params: Array, d: dict[str, Array], t: Any) -> Array:
         """Expected purchases in (T, T + t] given each customer's history (FHL 2005 eq. 10).
 
         ``E = P(alive) * E[purchases in t | alive]``; see ``bg_expected_given_alive`` for the
@@ -229,14 +189,11 @@ class BGNBD(PurchaseModel):
         >>> m.expected_purchases(39, d).round(3).tolist()
         [1.226]
         """
-        return self._predict(self._expected_purchases, data, interval, t=t)
-
-    @staticmethod
-    def _expected_purchases(params: Array, d: dict[str, Array], t: Any) -> Array:
         alive = _p_alive(params, d["frequency"], d["recency"], d["T"])
         return alive * _given_alive(bg_expected_given_alive, params, d, t)
 
-    def p_alive(self, data: Any = None, interval: float | None = None) -> Any:
+    @staticmethod
+    def _p_alive(params: Array, d: dict[str, Array]) -> Array:
         """P(alive at T | history) = 1 / (1 + [x>0] a/(b+x-1) ((alpha+T)/(alpha+t_x))^(r+x)).
 
         FHL 2005 eq. 13. Customers without repeat purchase are alive for sure (dropout only
@@ -249,13 +206,10 @@ class BGNBD(PurchaseModel):
         >>> m.p_alive(pd.DataFrame({"frequency": [3], "recency": [5.0], "T": [39.0]})).round(3).tolist()
         [0.038]
         """
-        return self._predict(self._p_alive, data, interval)
-
-    @staticmethod
-    def _p_alive(params: Array, d: dict[str, Array]) -> Array:
         return _p_alive(params, d["frequency"], d["recency"], d["T"])
 
-    def p_alive_at(self, t: Any, data: Any = None, interval: float | None = None) -> Any:
+    @staticmethod
+    def _p_alive_at(params: Array, d: dict[str, Array], t: Any) -> Array:
         """P(still alive at T + t | history).
 
         Alive at T + t means alive at T and no dropout in (T, T + t]. Since a BG/NBD customer
@@ -272,14 +226,11 @@ class BGNBD(PurchaseModel):
         >>> bool(m.p_alive_at(52, d)[0] < m.p_alive(d)[0])
         True
         """
-        return self._predict(self._p_alive_at, data, interval, t=t)
-
-    @staticmethod
-    def _p_alive_at(params: Array, d: dict[str, Array], t: Any) -> Array:
         alive = _p_alive(params, d["frequency"], d["recency"], d["T"])
         return alive * _given_alive(bg_survive_given_alive, params, d, t)
 
-    def purchase_probability(self, n: Any, t: Any, data: Any = None) -> Array:
+    @staticmethod
+    def _purchase_probability(params: Array, d: dict[str, Array], n: Any, t: Any) -> Array:
         """P(exactly n purchases in (T, T + t] | history).
 
         A customer dead at T makes none; an alive one behaves like a new customer with the
@@ -298,10 +249,6 @@ class BGNBD(PurchaseModel):
         >>> round(float(p[0]), 6)
         1.0
         """
-        return self._predict(self._purchase_probability, data, None, n=n, t=t)
-
-    @staticmethod
-    def _purchase_probability(params: Array, d: dict[str, Array], n: Any, t: Any) -> Array:
         _, _, a, _ = params
         A, rate, bx = _posterior(params, d)
         n = np.broadcast_to(np.asarray(n, dtype=float), A.shape)
@@ -324,7 +271,8 @@ class BGNBD(PurchaseModel):
         return lomax_quantiles(qs, A, rate, alive)
 
     # ---- new customers ----
-    def expected_purchases_new(self, t: Any, interval: float | None = None) -> Any:
+    @staticmethod
+    def _expected_purchases_new(params: Array, t: Any) -> Array:
         """Expected repeat purchases of a new customer in (0, t] (FHL 2005 eq. 9).
 
         Examples
@@ -333,10 +281,6 @@ class BGNBD(PurchaseModel):
         >>> m.expected_purchases_new([39, 78]).round(3).tolist()
         [1.197, 1.861]
         """
-        return self._predict_new(self._expected_purchases_new, t, interval)
-
-    @staticmethod
-    def _expected_purchases_new(params: Array, t: Any) -> Array:
         r, alpha, a, b = params
         t = np.asarray(t, dtype=float)
         return bg_expected_given_alive(t, r, alpha, np.asarray(b), a, r, b)

@@ -37,8 +37,8 @@ class _Rows:
     """
 
     def __init__(self, x: Array, z: Array) -> None:
-        self.source = (x, z)
         self.x, self.z = x, z
+        self.xz = x * z
         self.ix, self.ux = pd.factorize(x)
         self.log_ux = np.log(self.ux)
         self.log_z = np.log(z)
@@ -47,25 +47,31 @@ class _Rows:
 
 def _log_density(params: Array, rows: _Rows) -> Array:
     """log f(zbar | x) (note 025, the Gamma(p x, nu x) density of zbar with nu integrated out)."""
+    return _log_density_and_gradient(params, rows, grad=False)[0]
+
+
+def _log_density_and_gradient(params: Array, rows: _Rows, grad: bool = True
+                              ) -> tuple[Array, Array | None]:
+    """:func:`_log_density` and its per-row gradient wrt (p, q, gamma), shape (n, 3), in one pass.
+
+    ``log(gamma + x zbar)`` is computed once, functions of the frequency once per distinct
+    frequency (gathered with ``np.take``).
+    """
     p, q, g = params
-    pu = p * rows.ux
+    x, pu, ix = rows.x, p * rows.ux, rows.ix
+    g_xz = g + rows.xz
+    log_gxz = np.log(g_xz)
     per_x = gammaln(pu + q) - gammaln(pu) - gammaln(q) + q * np.log(g) + pu * rows.log_ux
-    px = p * rows.x
-    return per_x[rows.ix] + p * rows.x_log_z - rows.log_z - (px + q) * np.log(g + rows.x * rows.z)
-
-
-def _gradient(params: Array, rows: _Rows) -> Array:
-    """Per-row gradient of :func:`_log_density` wrt (p, q, gamma), shape (n, 3)."""
-    p, q, g = params
-    pu = p * rows.ux
+    px_q = p * x + q
+    ll = np.take(per_x, ix) + p * rows.x_log_z - rows.log_z - px_q * log_gxz
+    if not grad:
+        return ll, None
     psi = digamma(pu + q)
-    x = rows.x
-    log_gxz = np.log(g + x * rows.z)
     out = np.empty((x.shape[0], 3))
-    out[:, 0] = (rows.ux * (psi - digamma(pu) + rows.log_ux))[rows.ix] + rows.x_log_z - x * log_gxz
-    out[:, 1] = (psi - digamma(q) + np.log(g))[rows.ix] - log_gxz
-    out[:, 2] = q / g - (p * x + q) / (g + x * rows.z)
-    return out
+    out[:, 0] = np.take(rows.ux * (psi - digamma(pu) + rows.log_ux), ix) + rows.x_log_z - x * log_gxz
+    out[:, 1] = np.take(psi - digamma(q) + np.log(g), ix) - log_gxz
+    out[:, 2] = q / g - px_q / g_xz
+    return ll, out
 
 
 class GammaGamma(BaseModel):
@@ -122,10 +128,7 @@ class GammaGamma(BaseModel):
         excluded = float(w[~keep].sum())
         self.n_excluded_ = int(excluded) if excluded.is_integer() else excluded
         repeat = pd.DataFrame({c: v[keep] for c, v in d.items()}, index=index[keep])
-        try:
-            super().fit(repeat, weights=w[keep], **kwargs)
-        finally:
-            self._rows_cache = None  # free the per-fit view of the data
+        super().fit(repeat, weights=w[keep], **kwargs)
         self._train = (d, index)
         x, z = d["frequency"][keep], d["monetary_value"][keep]
         self.spend_correlation_ = float(np.corrcoef(x, z)[0, 1]) if x.size > 2 and np.ptp(x) > 0 else float("nan")
@@ -139,23 +142,19 @@ class GammaGamma(BaseModel):
                     "needs a positive mean repeat spend; drop returns-only customers or net them "
                     "out before summarising)", d, "monetary_value")
 
+    def _prepare(self, d: dict[str, Array]) -> _Rows:
+        return _Rows(d["frequency"], d["monetary_value"])
+
     def _log_likelihood(self, params: Array, d: dict[str, Array]) -> Array:
-        return _log_density(params, self._rows(d))
+        return _log_density(params, self._prepared(d))
 
-    def _gradient(self, params: Array, d: dict[str, Array]) -> Array:
-        return _gradient(params, self._rows(d))
-
-    def _rows(self, d: dict[str, Array]) -> _Rows:
-        """Precomputed view of ``d``, cached while the optimizer works on the same arrays."""
-        cached = getattr(self, "_rows_cache", None)
-        source = (d["frequency"], d["monetary_value"])
-        if cached is None or any(u is not v for u, v in zip(cached.source, source)):
-            cached = self._rows_cache = _Rows(*source)
-        return cached
+    def _log_likelihood_and_gradient(self, params: Array, d: dict[str, Array]) -> tuple[Array, Array]:
+        return _log_density_and_gradient(params, self._prepared(d))
 
     def _initial_params(self, d: dict[str, Array], weights: Array) -> Array:
         # p = 1, q = 2 puts the population mean p gamma / (q - 1) at gamma: start it at the mean spend
-        return np.array([1.0, 2.0, float(np.average(d["monetary_value"], weights=weights))])
+        start = np.array([1.0, 2.0, float(np.average(d["monetary_value"], weights=weights))])
+        return self._warm_start(d, weights, start)
 
     def summary(self) -> pd.DataFrame:
         """Parameter table (see :meth:`BaseModel.summary`).

@@ -81,13 +81,28 @@ def lorenz(curve: pd.DataFrame, t: Translate, fmt: Formatter) -> go.Figure:
 def cohort_value(cohorts: pd.DataFrame, t: Translate, fmt: Formatter) -> go.Figure:
     """Bars of average predicted value per acquisition cohort (columns ``cohort``, ``mean_clv``, ``customers``)."""
     fig = go.Figure(go.Bar(
-        x=cohorts["cohort"].astype(str), y=cohorts["mean_clv"], marker_color=BLUE,
+        x=[cohort_label(c, fmt) for c in cohorts["cohort"]], y=cohorts["mean_clv"], marker_color=BLUE,
         customdata=cohorts["customers"], name=t("col.avg_clv"),
         hovertemplate="%{x}: %{y:.2f} · %{customdata} " + t("col.customers").lower() + "<extra></extra>",
     ))
     fig.update_yaxes(title=t("col.avg_clv"), **_money_axis(fmt))
     fig.update_xaxes(type="category", title=t("col.cohort"))
     return _layout(fig, t("cohorts.chart"), fmt, hovermode="closest")
+
+
+def cohort_label(cohort: object, fmt: Formatter) -> str:
+    """A ``YYYY-MM`` cohort as a month name (``juil. 1998``); other labels as they are.
+
+    Examples
+    --------
+    >>> cohort_label("1997-01", Formatter("fr")), cohort_label("(unknown)", Formatter("fr"))
+    ('janv. 1997', '(unknown)')
+    """
+    text = str(cohort)
+    try:
+        return fmt.month(pd.Timestamp(text + "-01")) if len(text) == 7 else text
+    except ValueError:
+        return text
 
 
 def channel_value(channels: pd.DataFrame, t: Translate, fmt: Formatter) -> go.Figure:

@@ -20,6 +20,9 @@ _SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "CAD": "CA$", "A
 _MONTHS_FR = ["janv.", "févr.", "mars", "avr.", "mai", "juin", "juil.", "août", "sept.", "oct.",
               "nov.", "déc."]
 _MONTHS_EN = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+_FULL_MONTHS_FR = ["janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre",
+                   "octobre", "novembre", "décembre"]
+_DAYS_FR = ["dimanche", "lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi"]
 
 
 @dataclass(frozen=True)
@@ -105,3 +108,29 @@ class Formatter:
             d = pd.Timestamp(value).date()
         months = _MONTHS_FR if self.lang == "fr" else _MONTHS_EN
         return f"{d.day} {months[d.month - 1]} {d.year}"
+
+    def month(self, value: Any) -> str:
+        """A calendar month: ``Sep 1997`` / ``sept. 1997``.
+
+        Examples
+        --------
+        >>> Formatter("fr").month("1998-07-01"), Formatter("en").month("1998-07-01")
+        ('juil. 1998', 'Jul 1998')
+        """
+        return self.date(value).split(" ", 1)[1]
+
+    def plotly_locale(self) -> dict[str, Any] | None:
+        """The plotly.js locale for chart dates (month names in axis ticks and hovers), or None
+        for English (plotly's own).
+
+        Examples
+        --------
+        >>> Formatter("fr").plotly_locale()["format"]["shortMonths"][6]
+        'juil.'
+        """
+        if self.lang != "fr":
+            return None
+        return {"moduleType": "locale", "name": "fr", "dictionary": {},
+                "format": {"days": _DAYS_FR, "shortDays": [d[:3] + "." for d in _DAYS_FR],
+                           "months": _FULL_MONTHS_FR, "shortMonths": _MONTHS_FR,
+                           "date": "%d/%m/%Y", "decimal": ",", "thousands": NNBSP}}

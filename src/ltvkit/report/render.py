@@ -103,6 +103,7 @@ def render_html(analysis: Analysis, lang: str = "en", currency: str | None = Non
     context["figures_json"] = _script_json({k: json.loads(v.to_json()) for k, v in figures.items()})
     context["chart_ids"] = list(figures)
     context["plotly_js"] = _plotly_js()
+    context["plotly_locale"] = _script_json(fmt.plotly_locale())
     return _environment().get_template("report.html.j2").render(t=t, fmt=fmt, **context)
 
 
@@ -164,6 +165,8 @@ def _context(a: Analysis, t: Translator, fmt: Formatter) -> dict[str, Any]:
     s, h = a.settings, a.headline()
     seg = _segment_rows(a, t)
     horizon = s["horizon_months"]
+    months = s.get("forecast_period") != "W" and all(d.day == 1 for d in a.forecast["period_start"])
+    period = fmt.month if months else fmt.date  # calendar months by name, other periods by first day
     ctx: dict[str, Any] = {
         "lang": fmt.lang,
         "subtitle": t("subtitle", source=s.get("source", ""), transactions=fmt.number(s["n_transactions"]),
@@ -200,7 +203,7 @@ def _context(a: Analysis, t: Translator, fmt: Formatter) -> dict[str, Any]:
         "forecast_intro": t(_by_period("forecast.intro", a), horizon=horizon),
         "forecast_new": _forecast_new_note(a, t, fmt),
         "forecast_rows": [
-            {"period": fmt.date(r.period_start), "orders": fmt.number(r.orders),
+            {"period": period(r.period_start), "orders": fmt.number(r.orders),
              "orders_iv": f"{fmt.number(r.orders_low)} – {fmt.number(r.orders_high)}",
              "revenue": fmt.money_short(r.revenue),
              "revenue_iv": f"{fmt.money_short(r.revenue_low)} – {fmt.money_short(r.revenue_high)}",
@@ -212,8 +215,8 @@ def _context(a: Analysis, t: Translator, fmt: Formatter) -> dict[str, Any]:
         "assumptions": [t(f"model.a{i}") for i in range(1, 6)]
         + [t("model.a6", discount=fmt.percent(s["discount_rate"], 1), horizon=horizon)]
         + ([t("model.bgnbd")] if s["model"] == "bgnbd" else []),
-        "notes": list(a.notes),
-        "skipped": list(a.read_messages),
+        "notes": [note_text(n, t, fmt) for n in a.notes],
+        "skipped": read_notes(a, t, fmt),
         "calculator": _calculator_rows(a, t, fmt),
     }
     return ctx
@@ -274,7 +277,7 @@ def _date_or_dash(value: Any, fmt: Formatter) -> str:
 def _cohort_rows(a: Analysis, fmt: Formatter) -> list[dict[str, str]]:
     if a.cohorts is None:
         return []
-    return [{"cohort": str(r.cohort), "customers": fmt.number(r.customers),
+    return [{"cohort": charts.cohort_label(r.cohort, fmt), "customers": fmt.number(r.customers),
              "avg": fmt.money(r.mean_clv), "total": fmt.money_short(r.total_clv)}
             for r in a.cohorts.itertuples()]
 
@@ -326,7 +329,8 @@ def trust_sentence(a: Analysis, t: Translator, fmt: Formatter) -> str | None:
 def _trust(a: Analysis, t: Translator, fmt: Formatter) -> dict[str, Any]:
     bt = a.backtest
     if bt is None:
-        return {"ran": False, "reason": t("trust.not_run", reason=a.settings.get("backtest_skipped", ""))}
+        reason = note_text(a.settings.get("backtest_skipped") or "", t, fmt)
+        return {"ran": False, "reason": t("trust.not_run", reason=reason)}
     row = bt.chosen_scores
     length = _holdout_length(bt, t, fmt)
     scores = []
@@ -370,6 +374,79 @@ def _model(a: Analysis, t: Translator, fmt: Formatter) -> dict[str, Any]:
                    unit=t(f"unit.{s['freq']}.plural"), buyers=fmt.number(s["n_repeat_buyers"])),
         "tables": tables,
     }
+
+
+# ---------------------------------------------------------------------- notes
+def note_text(note: Any, t: Translator, fmt: Formatter) -> str:
+    """A pipeline note (:class:`ltvkit.notes.Note`) in the report's language.
+
+    Its parameters are formatted for the language (dates, numbers, nested notes); text without
+    a locale key is shown as it is.
+
+    Examples
+    --------
+    >>> from ltvkit.notes import Note
+    >>> n = Note("Spend ...", "note.spend_unmatched", channels="tv, radio")
+    >>> note_text(n, Translator("fr"), Formatter("fr", "EUR"))
+    'Des dépenses ont été indiquées pour des canaux sans aucun client : tv, radio.'
+    """
+    key = getattr(note, "key", None)
+    if key is None or key not in t.strings:
+        return str(note)
+    return t(key, **{k: _note_param(v, t, fmt) for k, v in note.params.items()})
+
+
+def _note_param(value: Any, t: Translator, fmt: Formatter) -> str:
+    if hasattr(value, "key"):
+        return note_text(value, t, fmt)
+    if isinstance(value, dt.date | pd.Timestamp):
+        return fmt.date(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return fmt.number(value)
+    if isinstance(value, float):
+        return fmt.number(value, 2 if abs(value) < 10 else 0)
+    return str(value)
+
+
+#: how the reader's (English) reason for an unusable value starts -> locale key
+_BAD_REASONS = (
+    ("missing customer id", "read.reason.missing_id"),
+    ("customer id is not", "read.reason.bad_id"),
+    ("missing date", "read.reason.missing_date"),
+    ("not a valid date", "read.reason.bad_date"),
+    ("missing amount", "read.reason.missing_amount"),
+    ("amount is not", "read.reason.bad_amount"),
+)
+
+
+def read_notes(a: Analysis, t: Translator, fmt: Formatter) -> list[str]:
+    """What the reader excluded and kept, written in the report's language from its counts.
+
+    Without a reader report (an Analysis built by hand) the English ``read_messages`` are used.
+    """
+    r = a.read_report
+    if r is None:
+        return list(a.read_messages)
+    out = []
+    if r.n_bad > 0:
+        unit = t(f"read.unit.{r.unit}") if f"read.unit.{r.unit}" in t.strings else r.unit
+        first = "; ".join(
+            t("read.bad_row", unit=unit, line=str(b.line), column=b.column,
+              value="" if b.value is None else str(b.value),
+              reason=t(next((k for start, k in _BAD_REASONS if str(b.reason).startswith(start)),
+                            "read.reason.other")))
+            for b in r.bad_rows
+        )
+        out.append(t(_plural("read.bad", r.n_bad), n=fmt.number(r.n_bad), first=first))
+    for key, n in (("read.duplicates", r.n_duplicates), ("read.returns", r.n_returns),
+                   ("read.after_end", r.n_after_end)):
+        if n > 0:
+            out.append(t(_plural(key, n), n=fmt.number(n)))
+    return out
+
+
+def _plural(key: str, n: int) -> str:
+    return f"{key}.one" if n == 1 else f"{key}.other"
 
 
 def _calculator_rows(a: Analysis, t: Translator, fmt: Formatter) -> list[dict[str, str]]:
