@@ -30,7 +30,7 @@ def test_matches_brute_force_loop(models, customers):
     bg, gg = models
     got = lifetime_value(bg, gg, customers, horizon=6, unit="M", discount_rate=0.02, margin=0.3)
     month = 365.25 / 12 / 7  # weeks
-    for cid, row in customers.head(8).iterrows():
+    for cid in customers.head(8).index:
         one = customers.loc[[cid]]
         spend = float(gg.expected_spend(one).iloc[0])
         value = 0.0
