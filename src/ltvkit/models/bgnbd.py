@@ -133,7 +133,7 @@ class BGNBD(PurchaseModel):
     Parameters
     ----------
     penalizer : float
-        L2 penalty on the log-parameters (0 = maximum likelihood).
+        L2 penalty ``penalizer * sum(params**2)`` on the parameters (0 = maximum likelihood).
 
     Examples
     --------

@@ -89,7 +89,7 @@ class GammaGamma(BaseModel):
     Parameters
     ----------
     penalizer : float
-        L2 penalty on the log-parameters (0 = maximum likelihood).
+        L2 penalty ``penalizer * sum(params**2)`` on the parameters (0 = maximum likelihood).
 
     Examples
     --------
