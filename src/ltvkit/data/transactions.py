@@ -472,7 +472,7 @@ def _whitespace_lists(path: Path, sample: str, header: bool) -> str:
     """SQL reading each non-blank line as the list of its white-space separated fields."""
     skip = 0
     if header:
-        for skip, line in enumerate(sample.split("\n"), start=1):
+        for skip, line in enumerate(sample.split("\n"), start=1):  # noqa: B007 (used after the loop)
             if line.strip():
                 break
     lines = (f"read_csv({_lit(str(path))}, columns={{'line': 'VARCHAR'}}, delim='\x01', "
