@@ -92,24 +92,26 @@ class BaseModel:
     def _initial_params(self, d: Columns, weights: np.ndarray) -> np.ndarray:
         return np.ones(len(self.param_names))
 
-    def _warm_start(self, d: Columns, weights: np.ndarray, start: np.ndarray) -> np.ndarray:
-        """``start`` refined by a fit to a random subsample of ``WARM_START_ROWS`` customers.
+    def _warm_start(self, d: Columns, weights: np.ndarray, log_start: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """``log_start`` refined by a fit to a random subsample of ``WARM_START_ROWS`` customers.
 
         On large data (more distinct rows than that) the subsample's estimate is within sampling
         error of the full optimum, so the full fit then needs only a few passes over all rows.
-        The subsample is drawn with a fixed seed (fits are reproducible).
+        Returns the refined log-parameters and the subsample's mean Hessian (None when the data
+        are small enough to fit directly). The subsample is drawn with a fixed seed (fits are
+        reproducible).
         """
         if len(weights) <= WARM_START_ROWS:
-            return start
+            return log_start, None
         counts = np.random.default_rng(0).multinomial(WARM_START_ROWS, weights / weights.sum())
         keep = counts > 0
         sub, w_sub = {c: v[keep] for c, v in d.items()}, counts[keep].astype(float)
-        log_theta = self._optimize(sub, w_sub, np.log(start))
-        self._warm_hessian = self._log_hessian(log_theta, sub, w_sub) / w_sub.sum()
-        return np.exp(log_theta)
+        log_theta = self._optimize(sub, w_sub, log_start)
+        return log_theta, self._log_hessian(log_theta, sub, w_sub) / w_sub.sum()
 
-    def _newton_from_warm_start(self, log_theta: np.ndarray, d: Columns, w: np.ndarray
-                                ) -> tuple[np.ndarray, bool]:
+    def _newton_from_warm_start(self, log_theta: np.ndarray, hessian: np.ndarray | None,
+                                d: Columns, w: np.ndarray) -> tuple[np.ndarray, bool]:
         """Quasi-Newton steps on all rows, from the warm start and the subsample's Hessian.
 
         The subsample's (mean) Hessian is close to the full one, so unit steps converge at once,
@@ -118,7 +120,6 @@ class BaseModel:
         Stops when the objective no longer decreases (beyond rounding). Returns the point and
         whether its gradient is already below the optimizer's tolerance.
         """
-        hessian, self._warm_hessian = getattr(self, "_warm_hessian", None), None
         if hessian is None or not np.all(np.linalg.eigvalsh(hessian) > 0):
             return log_theta, False
         value, grad = self._objective_and_gradient(log_theta, d, w)
@@ -184,8 +185,8 @@ class BaseModel:
         self._train = (d, index)
         du, wu = _collapse(d, w)
         self.n_customers_ = int(round(wu.sum())) if np.allclose(wu, np.round(wu)) else float(wu.sum())
-        self._warm_hessian = None
-        log_theta, done = self._newton_from_warm_start(np.log(self._initial_params(du, wu)), du, wu)
+        log_theta, hessian = self._warm_start(du, wu, np.log(self._initial_params(du, wu)))
+        log_theta, done = self._newton_from_warm_start(log_theta, hessian, du, wu)
         if not done:
             log_theta = self._optimize(du, wu, log_theta)
         theta = np.exp(log_theta)

@@ -171,7 +171,7 @@ class BGNBD(PurchaseModel):
     def _initial_params(self, d: dict[str, Array], weights: Array) -> Array:
         # rate: r/alpha = mean purchases per unit of time; dropout mean a/(a+b) ~ 0.25
         rate = np.average(d["frequency"] / np.maximum(d["T"], 1e-9), weights=weights)
-        return self._warm_start(d, weights, np.array([1.0, 1.0 / max(rate, 1e-3), 1.0, 3.0]))
+        return np.array([1.0, 1.0 / max(rate, 1e-3), 1.0, 3.0])
 
     # ---- conditional predictions ----
     @staticmethod

@@ -153,8 +153,7 @@ class GammaGamma(BaseModel):
 
     def _initial_params(self, d: dict[str, Array], weights: Array) -> Array:
         # p = 1, q = 2 puts the population mean p gamma / (q - 1) at gamma: start it at the mean spend
-        start = np.array([1.0, 2.0, float(np.average(d["monetary_value"], weights=weights))])
-        return self._warm_start(d, weights, start)
+        return np.array([1.0, 2.0, float(np.average(d["monetary_value"], weights=weights))])
 
     def summary(self) -> pd.DataFrame:
         """Parameter table (see :meth:`BaseModel.summary`).

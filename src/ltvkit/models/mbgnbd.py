@@ -193,8 +193,7 @@ class MBGNBD(PurchaseModel):
         return _log_likelihood_and_gradient(params, self._prepared(d))
 
     def _initial_params(self, d: Columns, weights: np.ndarray) -> np.ndarray:
-        start = np.array([1.0, float(np.average(d["T"], weights=weights)) / 4, 1.0, 1.0])
-        return self._warm_start(d, weights, start)
+        return np.array([1.0, float(np.average(d["T"], weights=weights)) / 4, 1.0, 1.0])
 
     # ------------------------------------------------------------------ per-customer predictions
     # formulas of the predictions (module functions above; public methods in PurchaseModel)

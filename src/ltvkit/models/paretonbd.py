@@ -229,8 +229,7 @@ class ParetoNBD(PurchaseModel):
 
     def _initial_params(self, d: dict[str, Array], weights: Array) -> Array:
         rate = np.average(d["frequency"] / np.maximum(d["T"], 1e-9), weights=weights)
-        start = np.array([1.0, 1.0 / max(rate, 1e-3), 1.0, 1.0 / max(rate, 1e-3)])
-        return self._warm_start(d, weights, start)
+        return np.array([1.0, 1.0 / max(rate, 1e-3), 1.0, 1.0 / max(rate, 1e-3)])
 
     # ---- conditional predictions ----
     @staticmethod
