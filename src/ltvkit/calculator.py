@@ -45,6 +45,7 @@ import pandas as pd
 import pyarrow.compute as pc
 
 from ltvkit.errors import InputError
+from ltvkit.notes import tag
 
 __all__ = ["CalculatorInputs", "CalculatorResult", "Lever", "calculate", "calculator_inputs"]
 
@@ -527,9 +528,9 @@ def _window(monthly: pd.DataFrame, transactions: Any, months: int) -> pd.DataFra
     if not month_is_complete:
         usable = usable.iloc[:-1]
     if usable.empty:
-        raise InputError(
+        raise tag(InputError(
             f"the log covers {span[0]:%Y-%m} to {end:%Y-%m-%d}: at least two complete calendar "
             "months are needed to estimate monthly churn and new customers; give the inputs "
             "directly instead"
-        )
+        ), "calc.short")
     return usable.iloc[-months:].rename_axis("month").reset_index()

@@ -689,8 +689,7 @@ def _calculator(tx: Any, discount_rate: float, margin: float, cac: float | None,
                            churn=inputs.churn, new_customers=new, spend=(cac or 0.0) * new,
                            margin=margin, discount_rate=discount_rate)
     except InputError as exc:
-        short = "complete calendar months" in str(exc)  # calculator_inputs: the log is too short
-        reason = Note(str(exc), "calc.short") if short else note_of(exc, "calc.other")
+        reason = note_of(exc, "calc.other")
         notes.append(Note(f"The top-down calculator was left out: {exc}", "note.calculator_left_out",
                           reason=reason))
         return {}
