@@ -13,7 +13,7 @@ from ltvkit.data.transactions import _reason
 from ltvkit.evaluate import resolve_holdout
 from ltvkit.notes import Note, note_of
 from ltvkit.report.format import Formatter
-from ltvkit.report.render import _BAD_REASONS, Translator, note_text, render_html
+from ltvkit.report.render import Translator, note_text, render_html
 
 
 @pytest.fixture(scope="module")
@@ -84,8 +84,10 @@ def test_english_report_says_the_same_notes(noisy: ltvkit.Analysis) -> None:
 @pytest.mark.parametrize(("key", "value"), [("customer_id", None), ("customer_id", "x1"), ("ts", ""),
                                             ("ts", "31/02/2024"), ("amount", None), ("amount", "abc")])
 def test_every_reason_of_the_reader_has_a_translation(key: str, value: str | None) -> None:
-    reason = _reason(key, value, "%d/%m/%Y")
-    assert any(reason.startswith(start) for start, _ in _BAD_REASONS), reason
+    kind, reason = _reason(key, value, "%d/%m/%Y")
+    assert kind != "other", reason
+    for lang in ("en", "fr"):
+        assert f"read.reason.{kind}" in Translator(lang).strings, (lang, kind)
 
 
 def test_tagged_backtest_errors_and_fit_notes_are_translated() -> None:

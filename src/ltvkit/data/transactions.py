@@ -55,6 +55,9 @@ class BadRow(NamedTuple):
     column: str
     value: str | None
     reason: str
+    #: stable name of the reason (``missing_id``, ``bad_id``, ``missing_date``, ``bad_date``,
+    #: ``missing_amount``, ``bad_amount``) for front ends that say it in another language
+    kind: str = "other"
 
 
 @dataclass(frozen=True)
@@ -1011,19 +1014,22 @@ def _locate_bad(src: _Source, con: Connection, plan: _Plan,
         flags, values = row[1:1 + len(keys)], row[1 + len(keys):]
         k = keys[flags.index(True)]
         value = values[keys.index(k)]
-        reason = _reason(k, value, plan.formats.get(k, ""))
-        out.append((k, BadRow(int(line), cols[k], value, reason)))
+        kind, reason = _reason(k, value, plan.formats.get(k, ""))
+        out.append((k, BadRow(int(line), cols[k], value, reason, kind)))
     return out
 
 
-def _reason(key: str, value: str | None, fmt: str) -> str:
+def _reason(key: str, value: str | None, fmt: str) -> tuple[str, str]:
+    """(kind, plain-English reason) why ``value`` is unusable in column ``key``."""
     missing = value is None or not str(value).strip() or str(value).lower() == "nan"
     if key == "customer_id":
-        return "missing customer id" if missing else "customer id is not a whole number"
+        return ("missing_id", "missing customer id") if missing else \
+            ("bad_id", "customer id is not a whole number")
     if key == "ts":
-        return "missing date" if missing else f"not a valid date in the format {fmt} (malformed " \
-            "or impossible, like 31/02)"
-    return "missing amount" if missing else f"amount is not a number ({fmt} expected)"
+        return ("missing_date", "missing date") if missing else \
+            ("bad_date", f"not a valid date in the format {fmt} (malformed or impossible, like 31/02)")
+    return ("missing_amount", "missing amount") if missing else \
+        ("bad_amount", f"amount is not a number ({fmt} expected)")
 
 
 _FIXES = {

@@ -408,17 +408,6 @@ def _note_param(value: Any, t: Translator, fmt: Formatter) -> str:
     return str(value)
 
 
-#: how the reader's (English) reason for an unusable value starts -> locale key
-_BAD_REASONS = (
-    ("missing customer id", "read.reason.missing_id"),
-    ("customer id is not", "read.reason.bad_id"),
-    ("missing date", "read.reason.missing_date"),
-    ("not a valid date", "read.reason.bad_date"),
-    ("missing amount", "read.reason.missing_amount"),
-    ("amount is not", "read.reason.bad_amount"),
-)
-
-
 def read_notes(a: Analysis, t: Translator, fmt: Formatter) -> list[str]:
     """What the reader excluded and kept, written in the report's language from its counts.
 
@@ -433,8 +422,7 @@ def read_notes(a: Analysis, t: Translator, fmt: Formatter) -> list[str]:
         first = "; ".join(
             t("read.bad_row", unit=unit, line=str(b.line), column=b.column,
               value="" if b.value is None else str(b.value),
-              reason=t(next((k for start, k in _BAD_REASONS if str(b.reason).startswith(start)),
-                            "read.reason.other")))
+              reason=t(f"read.reason.{b.kind}"))
             for b in r.bad_rows
         )
         out.append(t(_plural("read.bad", r.n_bad), n=fmt.number(r.n_bad), first=first))
